@@ -1,0 +1,1 @@
+"""Generator: BotSpec -> bot.js, the AST policy and revision building."""

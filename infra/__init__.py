@@ -1,0 +1,3 @@
+"""Infrastructure: settings, the CLI, storage adapters and local service scripts."""
+
+__all__: list[str] = []

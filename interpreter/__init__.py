@@ -1,0 +1,1 @@
+"""BotSpec v1 and the reference interpreter."""

@@ -1,0 +1,1 @@
+"""Workers (Dramatiq actors). Built in a later issue."""
