@@ -37,7 +37,6 @@ from .ast_rules import (
     FUNCTION_NODES,
     PATTERN_ROLES,
     SCOPE_NODES,
-    DomainAllowList,
     Finding,
     Node,
     Role,
@@ -182,11 +181,10 @@ def check_source(
     ``*.host``, the spec's ``security.allowedDomains``); ``max_bytes`` caps the UTF-8 size.
 
     Raises:
-        ValueError: ``max_bytes`` is not positive, or a domain pattern is malformed.
+        ValueError: ``max_bytes`` is not positive.
     """
     if max_bytes <= 0:
         raise ValueError(f"max_bytes must be positive, got {max_bytes}")
-    domains = DomainAllowList.from_patterns(allowed_domains)
     text = _SourceText(source)
     size = len(source.encode("utf-8", "surrogatepass"))
     if size > max_bytes:
@@ -196,7 +194,7 @@ def check_source(
         program = esprima.toDict(esprima.parseScript(source, {"range": True}))
     except esprima.Error as exc:
         return PolicyReport((), text.parse_error(exc))
-    findings = _walk(program, Walk(domains))
+    findings = _walk(program, Walk(tuple(d.strip().lower() for d in allowed_domains)))
     violations = sorted(
         {text.violation(finding) for finding in findings},
         key=lambda v: (v.line, v.column, v.rule, v.message),
@@ -363,6 +361,7 @@ _CHILDREN: Mapping[str, _Children] = {
     "LabeledStatement": _fixed(body="value"),
     "BreakStatement": _fixed(),
     "ContinueStatement": _fixed(),
+    "MetaProperty": _fixed(),
     "UnaryExpression": _unary,
     "BinaryExpression": _binary,
     "ForInStatement": _loop_in,

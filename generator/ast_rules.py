@@ -21,9 +21,12 @@ Invariants:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
+from urllib.parse import urlsplit
+
+from botkiln.interpreter.domains import domain_allowed
 
 Node = Mapping[str, Any]
 Role = Literal[
@@ -203,34 +206,6 @@ class Visit:
     in_function: bool
 
 
-@dataclass(frozen=True, slots=True)
-class DomainAllowList:
-    """Host patterns: ``api.example.com`` matches itself, ``*.example.com`` subdomains only."""
-
-    exact: frozenset[str]
-    suffixes: tuple[str, ...]
-
-    @classmethod
-    def from_patterns(cls, patterns: Iterable[str]) -> DomainAllowList:
-        """Parse patterns. Raises: ValueError for a pattern that is not a host or ``*.host``."""
-        exact: set[str] = set()
-        suffixes: list[str] = []
-        for raw in patterns:
-            pattern = raw.strip().lower().rstrip(".")
-            if not _DOMAIN_PATTERN.fullmatch(pattern):
-                raise ValueError(f"{raw!r} is not a domain pattern (host or *.host)")
-            if pattern.startswith("*."):
-                suffixes.append(pattern[1:])
-            else:
-                exact.add(pattern)
-        return cls(frozenset(exact), tuple(suffixes))
-
-    def allows(self, host: str) -> bool:
-        """Whether ``host`` (lower case, no port) matches a pattern."""
-        return host in self.exact or any(host.endswith(s) for s in self.suffixes)
-
-
-_DOMAIN_PATTERN = re.compile(r"(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*")
 _STOP = r"/?#\s\\\"'`<>"
 _SCHEME_URL = re.compile(rf"([A-Za-z][A-Za-z0-9+.\-]*)://([^{_STOP}]*)")
 _RELATIVE_URL = re.compile(rf"(?<![:/\w])//([^{_STOP}]+)")
@@ -241,7 +216,7 @@ _DOTTED_HOST = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)+")
 class Walk:
     """State shared by the checkers during one check: the allow-list and a fold cache."""
 
-    domains: DomainAllowList
+    domains: tuple[str, ...]
     _folds: dict[int, str | int | None] = field(default_factory=dict)
 
     def fold(self, node: Node) -> str | int | None:
@@ -351,12 +326,14 @@ _UNSUPPORTED_HINTS = {
 
 def _check_identifier(visit: Visit, walk: Walk) -> Iterator[Finding]:
     name = visit.node["name"]
-    if visit.role in PATTERN_ROLES or visit.scope.resolve(name) is not None:
+    if visit.scope.resolve(name) is not None:
         return
     at = start(visit.node)
     if name in FORBIDDEN_GLOBALS:
         rule, why = FORBIDDEN_GLOBALS[name]
         yield Finding(rule, f"`{name}` is forbidden: {why}", at)
+    elif visit.role in PATTERN_ROLES:
+        return  # an assignment target: the write checks report it
     elif name in BUILTIN_GLOBALS and visit.role not in _USE_ROLES:
         yield Finding(
             "builtin-as-value",
@@ -449,9 +426,10 @@ def _urls(text: str) -> Iterator[tuple[int, str, str]]:
 
 
 def _host(authority: str) -> str:
-    host = authority.rpartition("@")[2]
-    host = host[: host.find("]") + 1] if host.startswith("[") else host.partition(":")[0]
-    return host.lower().rstrip(".")
+    try:
+        return (urlsplit(f"x://{authority}").hostname or "").rstrip(".")
+    except ValueError:  # a malformed IPv6 literal or port
+        return ""
 
 
 def url_findings(text: str, at: int, raw: str | None, walk: Walk) -> Iterator[Finding]:
@@ -461,7 +439,7 @@ def url_findings(text: str, at: int, raw: str | None, walk: Walk) -> Iterator[Fi
     point inside the string; otherwise findings point at ``at``.
     """
     for index, shown, host in _urls(text):
-        if host and walk.domains.allows(host):
+        if host and domain_allowed(host, walk.domains):
             continue
         where = at + _utf16_len(text[:index]) if raw == text else at
         if host:
@@ -527,6 +505,8 @@ def _check_writes(visit: Visit, walk: Walk) -> Iterator[Finding]:
             continue  # a call result, a literal, ...: not a named binding
         name, what = root["name"], (verb if root is leaf else f"{verb} a property of")
         scope = visit.scope.resolve(name)
+        if scope is None and name in FORBIDDEN_GLOBALS:
+            continue  # the name alone is a violation, reported where it is read
         if scope is None and name in KNOWN_GLOBALS:
             rule = "builtin-mutation"
             why = f"{what} built-in `{name}` is forbidden: built-ins are shared by all code"

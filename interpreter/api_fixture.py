@@ -36,7 +36,11 @@ class FixtureApi:
     """An ``ApiPerformer`` answering from a fixture, in order, per key."""
 
     def __init__(
-        self, fixture: dict[str, Any], *, allowed_domains: Sequence[str] = (), insecure_ok: bool = False
+        self,
+        fixture: dict[str, Any],
+        *,
+        allowed_domains: Sequence[str] = (),
+        insecure_ok: bool = False,
     ) -> None:
         for key, value in fixture.items():
             for result in value if isinstance(value, list) else [value]:

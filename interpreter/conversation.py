@@ -24,7 +24,9 @@ from botkiln.interpreter.host import ApiPerformer, Engine, UpdateResult, handle_
 from botkiln.interpreter.types import State
 
 EPOCH_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z: simulated time starts here
-_SHORT_KEYS = frozenset({"text", "callback", "media", "caption", "chat", "user", "name", "lang", "wait"})
+_SHORT_KEYS = frozenset(
+    {"text", "callback", "media", "caption", "chat", "user", "name", "lang", "wait"}
+)
 
 
 def _sender(item: dict[str, Any], chat: int) -> dict[str, Any]:
@@ -81,14 +83,23 @@ class Conversation:
         chat_obj = {"id": chat, "type": "private" if chat > 0 else "group"}
         if "callback" in item:
             message = {"message_id": self.message_id, "date": 0, "chat": chat_obj, "text": "…"}
-            query = {"id": f"cb{self.update_id}", "from": sender, "message": message, "data": item["callback"]}
+            query = {
+                "id": f"cb{self.update_id}",
+                "from": sender,
+                "message": message,
+                "data": item["callback"],
+            }
             return {"update_id": self.update_id, "callback_query": query}
         message = {"message_id": self.message_id, "date": 0, "chat": chat_obj, "from": sender}
         if "text" in item:
             message["text"] = item["text"]
         elif "media" in item:
             media = item["media"]
-            message[media] = [{"file_id": "f1", "width": 1, "height": 1}] if media == "photo" else {"file_id": "f1"}
+            message[media] = (
+                [{"file_id": "f1", "width": 1, "height": 1}]
+                if media == "photo"
+                else {"file_id": "f1"}
+            )
             if "caption" in item:
                 message["caption"] = item["caption"]
         else:

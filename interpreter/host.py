@@ -14,7 +14,15 @@ from typing import Any, Protocol
 
 from botkiln.interpreter.canonical import normalize
 from botkiln.interpreter.events import build_context, normalize_update
-from botkiln.interpreter.types import Action, ApiRequest, ApiResult, State, StepInput, StepOutput, Telemetry
+from botkiln.interpreter.types import (
+    Action,
+    ApiRequest,
+    ApiResult,
+    State,
+    StepInput,
+    StepOutput,
+    Telemetry,
+)
 
 Engine = Callable[[StepInput], StepOutput]
 """Anything that runs one call of the step contract."""
@@ -41,7 +49,12 @@ class UpdateResult:
 
     def as_json(self) -> dict[str, Any]:
         """The line ``botkiln simulate`` prints for this update."""
-        return {"actions": self.actions, "events": self.events, "requests": self.requests, "state": self.state}
+        return {
+            "actions": self.actions,
+            "events": self.events,
+            "requests": self.requests,
+            "state": self.state,
+        }
 
 
 def handle_update(
@@ -70,5 +83,10 @@ def handle_update(
             break
         result.requests.append(pending["request"])
         outcome = normalize(api.perform(pending["request"]))
-        data = {"event": event, "state": output["state"], "context": context, "resume": {"pending": pending, "result": outcome}}
+        data = {
+            "event": event,
+            "state": output["state"],
+            "context": context,
+            "resume": {"pending": pending, "result": outcome},
+        }
     return result

@@ -20,7 +20,14 @@ from botkiln.interpreter.errors import SpecError
 from botkiln.interpreter.pointers import join
 from botkiln.interpreter.regex_dialect import check_pattern
 from botkiln.interpreter.spec import DEFAULT_API_RESPONSE_KB, MAX_STATE_BYTES
-from botkiln.interpreter.templates import CONTEXT_FIELDS, SECRET, Path, parse_path, placeholders, stray_braces
+from botkiln.interpreter.templates import (
+    CONTEXT_FIELDS,
+    SECRET,
+    Path,
+    parse_path,
+    placeholders,
+    stray_braces,
+)
 from botkiln.interpreter.text import words
 
 MAX_FLOWS = 100
@@ -28,7 +35,6 @@ MAX_STEPS = 50
 MAX_TIMEOUT_MS = 5000
 MAX_RESPONSE_KB = 64
 MAX_CALLBACK_BYTES = 64
-MAX_BUTTONS = 100
 
 Pointer = tuple[str | int, ...]
 
@@ -55,7 +61,9 @@ def _facts(spec: dict[str, Any]) -> Facts:
     locales = meta.get("locales")
     return Facts(
         locales=[x for x in locales if isinstance(x, str)] if isinstance(locales, list) else [],
-        default_locale=meta.get("defaultLocale") if isinstance(meta.get("defaultLocale"), str) else "",
+        default_locale=meta.get("defaultLocale")
+        if isinstance(meta.get("defaultLocale"), str)
+        else "",
         flows=flows,
         vars=state.get("vars") if isinstance(state.get("vars"), dict) else {},
         strings=loc.get("strings") if isinstance(loc.get("strings"), dict) else {},
@@ -96,7 +104,11 @@ def rule_locales(spec: dict[str, Any], facts: Facts) -> Iterator[SpecError]:
     """duplicate-locale, unknown-default-locale."""
     for locale, count in Counter(facts.locales).items():
         if count > 1:
-            yield _err(("meta", "locales"), "duplicate-locale", f'locale "{locale}" is listed {count} times')
+            yield _err(
+                ("meta", "locales"),
+                "duplicate-locale",
+                f'locale "{locale}" is listed {count} times',
+            )
     if facts.default_locale and facts.default_locale not in facts.locales:
         yield _err(
             ("meta", "defaultLocale"),
@@ -117,11 +129,16 @@ def _duplicates(items: list[tuple[Pointer, Any]], code: str, what: str) -> Itera
 def rule_unique_ids(spec: dict[str, Any], facts: Facts) -> Iterator[SpecError]:
     """duplicate-flow-id, duplicate-step-id, duplicate-command, duplicate-intent-id."""
     yield from _duplicates(
-        [(("flows", i, "id"), f.get("id")) for i, f in _indexed(spec.get("flows"))], "duplicate-flow-id", "flow id"
+        [(("flows", i, "id"), f.get("id")) for i, f in _indexed(spec.get("flows"))],
+        "duplicate-flow-id",
+        "flow id",
     )
     for fi, flow in _indexed(spec.get("flows")):
         yield from _duplicates(
-            [(("flows", fi, "steps", si, "id"), s.get("id")) for si, s in _indexed(flow.get("steps"))],
+            [
+                (("flows", fi, "steps", si, "id"), s.get("id"))
+                for si, s in _indexed(flow.get("steps"))
+            ],
             "duplicate-step-id",
             "step id",
         )
@@ -141,7 +158,11 @@ def rule_limits(spec: dict[str, Any], facts: Facts) -> Iterator[SpecError]:
     """too-many-flows, too-many-steps, timeout-too-long, response-limit-too-large, state-limit-too-large."""
     flows = spec.get("flows")
     if isinstance(flows, list) and len(flows) > MAX_FLOWS:
-        yield _err(("flows",), "too-many-flows", f"the spec has {len(flows)} flows; the limit is {MAX_FLOWS}")
+        yield _err(
+            ("flows",),
+            "too-many-flows",
+            f"the spec has {len(flows)} flows; the limit is {MAX_FLOWS}",
+        )
     for fi, flow in _indexed(flows):
         steps = flow.get("steps")
         if isinstance(steps, list) and len(steps) > MAX_STEPS:
@@ -154,7 +175,11 @@ def rule_limits(spec: dict[str, Any], facts: Facts) -> Iterator[SpecError]:
     for at, _flow, step in _steps(spec):
         timeout = step.get("timeoutMs")
         if step.get("type") == "apiCall" and isinstance(timeout, int) and timeout > MAX_TIMEOUT_MS:
-            yield _err((*at, "timeoutMs"), "timeout-too-long", f"timeoutMs is {timeout}; the limit is {MAX_TIMEOUT_MS}")
+            yield _err(
+                (*at, "timeoutMs"),
+                "timeout-too-long",
+                f"timeoutMs is {timeout}; the limit is {MAX_TIMEOUT_MS}",
+            )
     kb = spec.get("security", {}).get("maxApiResponseKB", DEFAULT_API_RESPONSE_KB)
     if isinstance(kb, int) and kb > MAX_RESPONSE_KB:
         yield _err(
@@ -246,7 +271,12 @@ def rule_strings(spec: dict[str, Any], facts: Facts) -> Iterator[SpecError]:
     keys = list(facts.strings)
     for at, key in _string_keys(spec):
         if key not in facts.strings:
-            yield _err(at, "unresolved-string", f'no string "{key}" in localization.strings', _suggest(key, keys))
+            yield _err(
+                at,
+                "unresolved-string",
+                f'no string "{key}" in localization.strings',
+                _suggest(key, keys),
+            )
     for key, variants in facts.strings.items():
         if not isinstance(variants, dict):
             continue
@@ -312,7 +342,9 @@ def _check_template(facts: Facts, at: Pointer, template: str) -> Iterator[SpecEr
     for offset in stray_braces(template):
         secret = SECRET.match(template, offset)
         if secret:
-            yield _err(at, "secret-not-allowed", "{{secret.*}} is only allowed in apiCall header values")
+            yield _err(
+                at, "secret-not-allowed", "{{secret.*}} is only allowed in apiCall header values"
+            )
         else:
             yield _err(
                 at, "bad-placeholder",
@@ -403,14 +435,18 @@ def rule_variables(spec: dict[str, Any], facts: Facts) -> Iterator[SpecError]:
             else:
                 yield from _check_path(facts, (*where, "left"), path)
             if cond.get("op") != "exists" and "right" not in cond:
-                yield _err(where, "missing-right-operand", f'operator "{cond.get("op")}" needs "right"')
+                yield _err(
+                    where, "missing-right-operand", f'operator "{cond.get("op")}" needs "right"'
+                )
     types = {"string": str, "number": (int, float), "boolean": bool}
     for name, decl in facts.vars.items():
         if not isinstance(decl, dict) or "default" not in decl or decl.get("type") not in types:
             continue
         value = decl["default"]
         kind = types[decl["type"]]
-        if value is not None and (not isinstance(value, kind) or (decl["type"] == "number" and isinstance(value, bool))):
+        if value is not None and (
+            not isinstance(value, kind) or (decl["type"] == "number" and isinstance(value, bool))
+        ):
             yield _err(
                 ("state", "vars", name, "default"), "default-type-mismatch",
                 f'default {_short(value)} is not a {decl["type"]}',
@@ -433,7 +469,11 @@ def rule_urls(spec: dict[str, Any], facts: Facts) -> Iterator[SpecError]:
         scheme, _, rest = url.partition("://")
         authority = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
         if "{{" in authority:
-            yield _err(where, "placeholder-in-host", "placeholders may appear only after the host of the URL")
+            yield _err(
+                where,
+                "placeholder-in-host",
+                "placeholders may appear only after the host of the URL",
+            )
             continue
         try:
             parts = urlsplit(url)
@@ -442,10 +482,19 @@ def rule_urls(spec: dict[str, Any], facts: Facts) -> Iterator[SpecError]:
         except ValueError:
             host = ""
         if scheme not in ("https", "http") or not host or "@" in authority:
-            yield _err(where, "bad-url", f"{url!r} is not an absolute https:// URL with a host (and no user info)")
+            yield _err(
+                where,
+                "bad-url",
+                f"{url!r} is not an absolute https:// URL with a host (and no user info)",
+            )
             continue
         if scheme == "http" and not facts.insecure_ok:
-            yield _err(where, "insecure-url", "apiCall URLs must use https://", "or set security.allowInsecureHttp")
+            yield _err(
+                where,
+                "insecure-url",
+                "apiCall URLs must use https://",
+                "or set security.allowInsecureHttp",
+            )
         if not domain_allowed(host, facts.domains):
             yield _err(
                 where, "url-not-allowed", f'host "{host}" is not in security.allowedDomains',
@@ -478,7 +527,9 @@ def rule_regexes(spec: dict[str, Any], facts: Facts) -> Iterator[SpecError]:
         for low, high in (("minLength", "maxLength"), ("minimum", "maximum")):
             lo, hi = schema.get(low), schema.get(high)
             if isinstance(lo, int | float) and isinstance(hi, int | float) and lo > hi:
-                yield _err((*at, "schema"), "impossible-schema", f"{low} {lo} is greater than {high} {hi}")
+                yield _err(
+                    (*at, "schema"), "impossible-schema", f"{low} {lo} is greater than {high} {hi}"
+                )
 
 
 def _utf8_len(text: str) -> int:
@@ -486,7 +537,7 @@ def _utf8_len(text: str) -> int:
 
 
 def rule_buttons(spec: dict[str, Any], facts: Facts) -> Iterator[SpecError]:
-    """callback-data-too-long, too-many-buttons."""
+    """callback-data-too-long (the schema caps rows at 12 and row length at 8)."""
     for i, c in _indexed(spec.get("callbacks")):
         for field in ("data", "prefix"):
             if isinstance(c.get(field), str) and _utf8_len(c[field]) > MAX_CALLBACK_BYTES:
@@ -498,10 +549,6 @@ def rule_buttons(spec: dict[str, Any], facts: Facts) -> Iterator[SpecError]:
         buttons = step.get("buttons")
         if not isinstance(buttons, dict):
             continue
-        rows = buttons.get("inline") or buttons.get("keyboard") or []
-        total = sum(len(r) for r in rows if isinstance(r, list))
-        if total > MAX_BUTTONS:
-            yield _err((*at, "buttons"), "too-many-buttons", f"{total} buttons; Telegram allows {MAX_BUTTONS}")
         for r, row in enumerate(buttons.get("inline") or []):
             for b, button in enumerate(row if isinstance(row, list) else []):
                 data = button.get("data") if isinstance(button, dict) else None

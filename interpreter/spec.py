@@ -104,9 +104,7 @@ def _flow_view(raw: dict[str, Any]) -> FlowView:
 
 
 def _intent_view(raw: dict[str, Any]) -> IntentView:
-    keywords = {
-        locale: tuple(words(k) for k in keys) for locale, keys in raw["keywords"].items()
-    }
+    keywords = {locale: tuple(words(k) for k in keys) for locale, keys in raw["keywords"].items()}
     return IntentView(
         id=raw["id"],
         flow=raw["flow"],
@@ -132,7 +130,10 @@ def build_view(spec: dict[str, Any]) -> SpecView:
     state = spec.get("state", {})
     vars_ = state.get("vars", {})
     telemetry = spec.get("telemetry", {})
-    intents = [(i, _intent_view(raw), raw.get("priority", 0)) for i, raw in enumerate(spec.get("intents", []))]
+    intents = [
+        (i, _intent_view(raw), raw.get("priority", 0))
+        for i, raw in enumerate(spec.get("intents", []))
+    ]
     intents.sort(key=lambda t: (-t[2], t[0]))
     state_ttl = retention.get("stateTtlSec")
     return SpecView(

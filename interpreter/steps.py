@@ -38,14 +38,23 @@ def completed(run: Run, step: StepView) -> None:
 def reply(run: Run, step: StepView) -> str:
     """§8.1: send text and/or media with optional buttons."""
     raw = step.raw
-    send_reply(run, step.flow, step.id, text_key=raw.get("text"), media=raw.get("media"), buttons=raw.get("buttons"))
+    send_reply(
+        run,
+        step.flow,
+        step.id,
+        text_key=raw.get("text"),
+        media=raw.get("media"),
+        buttons=raw.get("buttons"),
+    )
     completed(run, step)
     return step.next
 
 
 def send_prompt(run: Run, step: StepView) -> None:
     """Send an ``ask`` step's prompt (also used to re-send it, §6.4)."""
-    send_reply(run, step.flow, step.id, text_key=step.raw["prompt"], buttons=step.raw.get("buttons"))
+    send_reply(
+        run, step.flow, step.id, text_key=step.raw["prompt"], buttons=step.raw.get("buttons")
+    )
 
 
 def ask(run: Run, step: StepView) -> str:
@@ -171,7 +180,9 @@ def save(run: Run, step: StepView) -> str:
         expr = step.raw["set"][name]
         if isinstance(expr, dict) and "increment" in expr:
             current = run.var(name)
-            base = current if isinstance(current, int | float) and not isinstance(current, bool) else 0
+            base = (
+                current if isinstance(current, int | float) and not isinstance(current, bool) else 0
+            )
             planned.append((name, False, number(base + expr["increment"])))
         else:
             remove, value = expression_value(run, expr)
@@ -232,7 +243,13 @@ def api_result(run: Run, step: StepView, result: ApiResult) -> str:
         run.emit("api_ok", flow=step.flow, step=step.id, status=result.get("status"))
         completed(run, step)
         return step.next
-    run.emit("api_error", flow=step.flow, step=step.id, error=result.get("error"), status=result.get("status"))
+    run.emit(
+        "api_error",
+        flow=step.flow,
+        step=step.id,
+        error=result.get("error"),
+        status=result.get("status"),
+    )
     if "onError" not in raw:
         run.abort(step.flow, "api_error")
     return str(raw["onError"])

@@ -39,7 +39,9 @@ _PATTERN_NAMES = {
 @cache
 def schema() -> dict[str, Any]:
     """The BotSpec v1 JSON Schema shipped with the package."""
-    text = resources.files("botkiln.interpreter").joinpath("schema/botspec.v1.json").read_text("utf-8")
+    text = (
+        resources.files("botkiln.interpreter").joinpath("schema/botspec.v1.json").read_text("utf-8")
+    )
     loaded: dict[str, Any] = json.loads(text)
     return loaded
 
@@ -92,7 +94,10 @@ def _schema_message(error: ValidationError) -> tuple[str, str | None]:
         return f"expected {expected}, found {_json_type(error.instance)}", None
     if kind in ("enum", "const"):
         options = value if kind == "enum" else [value]
-        return f"{_short(error.instance)} is not allowed here; expected one of {', '.join(map(_short, options))}", None
+        return (
+            f"{_short(error.instance)} is not allowed here; expected one of {', '.join(map(_short, options))}",
+            None,
+        )
     if kind == "pattern":
         what = _PATTERN_NAMES.get(value, f"the pattern {value}")
         return f"{_short(error.instance)} is not {what}", None
@@ -101,12 +106,33 @@ def _schema_message(error: ValidationError) -> tuple[str, str | None]:
     return error.message, None
 
 
+_DISCRIMINATORS = frozenset({"required", "const", "enum", "type"})
+
+
+def _closest_branch(error: ValidationError) -> ValidationError:
+    """The most telling error of the ``oneOf``/``anyOf`` branch the value came closest to.
+
+    Closest = fewest errors; ties go to a branch that failed on something other
+    than its discriminating keywords (required/const/enum/type), then to depth.
+    """
+    branches: dict[Any, list[ValidationError]] = {}
+    for sub in error.context or []:
+        branches.setdefault(sub.schema_path[0], []).append(sub)
+
+    def rank(errors: list[ValidationError]) -> tuple[int, int]:
+        return len(errors), int(all(e.validator in _DISCRIMINATORS for e in errors))
+
+    best = min(branches.values(), key=rank)
+    if rank(best)[1]:
+        return error
+    deepest = max(best, key=lambda e: len(e.absolute_path))
+    return deepest if best_match([deepest]) is not None else error
+
+
 def _schema_errors(spec: Any) -> Iterator[SpecError]:
     for error in _validator().iter_errors(spec):
         if error.validator in ("oneOf", "anyOf") and error.context:
-            deepest = best_match(error.context)
-            if deepest is not None and len(deepest.absolute_path) > len(error.absolute_path):
-                error = deepest
+            error = _closest_branch(error)
         message, hint = _schema_message(error)
         pointer = join(*error.absolute_path)
         if error.validator == "additionalProperties":
@@ -143,7 +169,11 @@ def validate_spec(spec: Any, *, size: int | None = None) -> list[SpecError]:
             size = 0
     if size > MAX_SPEC_BYTES:
         errors.append(
-            SpecError("", "spec-too-large", f"the spec is {size} bytes; the limit is {MAX_SPEC_BYTES} (512 KiB)")
+            SpecError(
+                "",
+                "spec-too-large",
+                f"the spec is {size} bytes; the limit is {MAX_SPEC_BYTES} (512 KiB)",
+            )
         )
     schema_errors = list(_schema_errors(spec))
     errors.extend(schema_errors)

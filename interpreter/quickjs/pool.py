@@ -3,8 +3,8 @@
 Invariants:
 
 - At most ``capacity`` revisions are held; a miss beyond that evicts the least recently used
-  one. An entry unused for ``idle_ttl_s`` (by the injected ``clock``) is dropped at the next
-  pool operation or :meth:`SandboxPool.sweep`.
+  one. An entry unused for ``idle_ttl_s`` (by the injected ``clock``) is dropped by the next
+  ``run``/``arun``/``prewarm`` or by :meth:`SandboxPool.sweep`.
 - One revision is loaded once: concurrent misses on the same hash wait for the first loader.
   A failed load is not cached; its error reaches every waiter.
 - A call that fails with a :class:`SandboxError` drops its entry; the next use re-creates it

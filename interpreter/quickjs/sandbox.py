@@ -45,6 +45,7 @@ __all__ = ["Sandbox", "SandboxLimits"]
 
 _KIB = 1024
 _MIB = 1024 * _KIB
+_MAX_STACK = 4 * _MIB  # half the 8 MiB native stack of a glibc thread
 
 _PRELUDE = r"""
 (function (g) {
@@ -131,7 +132,10 @@ _PRELUDE = r"""
     return function __bk_call(text) {
       if (typeof text !== "string") return note("M", "input does not fit in the sandbox");
       var input, output, json;
-      try { input = parse(text); } catch (e) { return note("I", "input is not valid JSON"); }
+      try { input = parse(text); } catch (e) {
+        if (engineFailure(e)) throw e;
+        return note("I", "input is not valid JSON");
+      }
       if (input === null || typeof input !== "object" || isArray(input)) {
         return note("I", "input must be a JSON object");
       }
@@ -165,8 +169,8 @@ class SandboxLimits:
 
     ``time_ms`` is the CPU budget of one call and ``load_time_ms`` that of evaluating bot.js
     (both in process CPU time, see the module docstring); ``stack_bytes`` bounds native stack
-    use (512 KiB allows roughly 300 nested JS calls); ``max_output_bytes`` caps the UTF-8 size
-    of the output JSON.
+    use (512 KiB allows roughly 300 nested JS calls; at most 4 MiB); ``max_output_bytes`` caps
+    the UTF-8 size of the output JSON.
     """
 
     memory_bytes: int = 32 * _MIB
@@ -180,6 +184,8 @@ class SandboxLimits:
             value = getattr(self, name)
             if type(value) is not int or value <= 0:
                 raise ValueError(f"SandboxLimits.{name} must be a positive int, got {value!r}")
+        if self.stack_bytes > _MAX_STACK:  # JS runs on the caller's native stack
+            raise ValueError(f"SandboxLimits.stack_bytes must be at most {_MAX_STACK}")
 
 
 class _Runtime:
@@ -252,9 +258,11 @@ class Sandbox:
 
     def call_obj(self, input: Mapping[str, object]) -> dict[str, object]:
         """Encode ``input`` as JSON, :meth:`call` ``step`` and decode its output object."""
-        output: dict[str, object] = json.loads(
-            self.call(json.dumps(input, separators=(",", ":"), allow_nan=False))
-        )
+        text = self.call(json.dumps(input, separators=(",", ":"), allow_nan=False))
+        try:
+            output: dict[str, object] = json.loads(text)
+        except RecursionError:
+            raise BotOutputError(f"{self.name}: output nests too deeply to decode") from None
         return output
 
     def memory_used(self) -> int:

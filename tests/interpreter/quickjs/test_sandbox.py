@@ -6,6 +6,7 @@ import json
 import pickle
 import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -50,7 +51,7 @@ function step(input) {
 """
 
 
-def test_public_surface_is_pinned():
+def test_public_surface_is_pinned() -> None:
     assert sorted(engine.__all__) == [
         "BotCodeError",
         "BotOutputError",
@@ -66,7 +67,7 @@ def test_public_surface_is_pinned():
     ]
 
 
-def test_every_error_is_a_sandbox_error():
+def test_every_error_is_a_sandbox_error() -> None:
     for cls in (
         SandboxLoadError,
         SandboxTimeout,
@@ -81,7 +82,7 @@ def test_every_error_is_a_sandbox_error():
 # --- the JSON contract ---------------------------------------------------------------------
 
 
-def test_step_gets_the_input_object_and_its_output_comes_back_as_json_text():
+def test_step_gets_the_input_object_and_its_output_comes_back_as_json_text() -> None:
     sandbox = Sandbox(ECHO)
     output = sandbox.call('{"event":{"text":"hi"},"state":{"n":1}}')
     assert json.loads(output) == {
@@ -91,19 +92,19 @@ def test_step_gets_the_input_object_and_its_output_comes_back_as_json_text():
     }
 
 
-def test_call_obj_round_trips_non_ascii_text():
+def test_call_obj_round_trips_non_ascii_text() -> None:
     sandbox = Sandbox(ECHO)
     output = sandbox.call_obj({"event": {"text": "привет 👋 \u0000"}, "state": {}})
     assert output["actions"] == [{"method": "sendMessage", "text": "you said привет 👋 \u0000"}]
 
 
-def test_step_may_be_a_lexical_binding():
+def test_step_may_be_a_lexical_binding() -> None:
     sandbox = Sandbox("const step = (input) => ({doubled: input.n * 2});")
     assert sandbox.call_obj({"n": 21}) == {"doubled": 42}
 
 
 @pytest.mark.parametrize("bad_input", ["[1]", "42", "null", "{", "", '"text"'])
-def test_input_that_is_not_a_json_object_is_rejected_and_the_runtime_kept(bad_input):
+def test_input_that_is_not_a_json_object_is_rejected_and_the_runtime_kept(bad_input: str) -> None:
     sandbox = Sandbox(ECHO)
     with pytest.raises(ValueError, match="input"):
         sandbox.call(bad_input)
@@ -111,7 +112,25 @@ def test_input_that_is_not_a_json_object_is_rejected_and_the_runtime_kept(bad_in
     assert sandbox.rebuilds == 0
 
 
-def test_input_with_a_lone_surrogate_is_rejected_before_entering_js():
+def test_input_nested_deeper_than_the_stack_allows_is_a_stack_overflow() -> None:
+    sandbox = Sandbox("function step(input) { return {ok: true}; }")
+    assert sandbox.call('{"a":' + "[" * 500 + "]" * 500 + "}") == '{"ok":true}'
+    with pytest.raises(SandboxStackOverflow):
+        sandbox.call('{"a":' + "[" * 20_000 + "]" * 20_000 + "}")
+    assert sandbox.call("{}") == '{"ok":true}'
+
+
+def test_output_nested_deeper_than_the_host_decoder_allows_is_a_bot_output_error() -> None:
+    sandbox = Sandbox(
+        "function step(input) { var top = {}, at = top;"
+        " for (var i = 0; i < input.depth; i++) { at.x = {}; at = at.x; } return top; }"
+    )
+    assert sandbox.call_obj({"depth": 10})
+    with pytest.raises(BotOutputError, match="too deeply"):
+        sandbox.call_obj({"depth": 1500})
+
+
+def test_input_with_a_lone_surrogate_is_rejected_before_entering_js() -> None:
     with pytest.raises(ValueError):
         Sandbox(ECHO).call('{"event":{"text":"\ud800"}}')
 
@@ -130,13 +149,13 @@ def test_input_with_a_lone_surrogate_is_rejected_before_entering_js():
         ("{toJSON: function () { return 5; }}", "not an object"),
     ],
 )
-def test_output_that_is_not_a_json_object_is_a_bot_output_error(returned, reason):
+def test_output_that_is_not_a_json_object_is_a_bot_output_error(returned: str, reason: str) -> None:
     sandbox = Sandbox(f"function step(input) {{ return {returned}; }}")
     with pytest.raises(BotOutputError, match=reason):
         sandbox.call("{}")
 
 
-def test_output_larger_than_the_cap_is_a_bot_output_error():
+def test_output_larger_than_the_cap_is_a_bot_output_error() -> None:
     limits = SandboxLimits(max_output_bytes=1000)
     sandbox = Sandbox('function step(i) { return {s: "x".repeat(i.n)}; }', limits=limits)
     assert len(sandbox.call('{"n":992}')) == 1000
@@ -144,7 +163,7 @@ def test_output_larger_than_the_cap_is_a_bot_output_error():
         sandbox.call('{"n":993}')
 
 
-def test_the_output_cap_counts_utf8_bytes_not_characters():
+def test_the_output_cap_counts_utf8_bytes_not_characters() -> None:
     limits = SandboxLimits(max_output_bytes=1000)
     sandbox = Sandbox('function step(i) { return {s: "€".repeat(i.n)}; }', limits=limits)
     assert len(sandbox.call('{"n":330}').encode()) == 998
@@ -181,7 +200,7 @@ CLOCKS_AND_DICE = [
 
 
 @pytest.mark.parametrize("expression", CODE_FROM_STRINGS + CLOCKS_AND_DICE)
-def test_code_from_strings_clocks_and_randomness_are_disabled(expression):
+def test_code_from_strings_clocks_and_randomness_are_disabled(expression: str) -> None:
     sandbox = Sandbox(f"function step(input) {{\n  return {{v: {expression}}};\n}}")
     with pytest.raises(BotCodeError, match="disabled in the Botkiln sandbox") as caught:
         sandbox.call("{}")
@@ -199,13 +218,13 @@ def test_code_from_strings_clocks_and_randomness_are_disabled(expression):
         "Object.setPrototypeOf(Function, null); Function('return 1')",
     ],
 )
-def test_the_hardening_cannot_be_undone_from_bot_code(tampering):
+def test_the_hardening_cannot_be_undone_from_bot_code(tampering: str) -> None:
     sandbox = Sandbox(f'"use strict"; function step(input) {{ {tampering}; return {{}}; }}')
     with pytest.raises(BotCodeError):
         sandbox.call("{}")
 
 
-def test_no_host_capability_or_nondeterministic_global_is_reachable():
+def test_no_host_capability_or_nondeterministic_global_is_reachable() -> None:
     names = [
         "std", "os", "print", "console", "require", "process", "module", "exports", "fetch",
         "XMLHttpRequest", "setTimeout", "setInterval", "queueMicrotask", "performance",
@@ -218,7 +237,7 @@ def test_no_host_capability_or_nondeterministic_global_is_reachable():
     assert set(sandbox.call_obj({"names": names}).values()) == {"undefined"}
 
 
-def test_dates_from_explicit_timestamps_still_work():
+def test_dates_from_explicit_timestamps_still_work() -> None:
     sandbox = Sandbox(
         "function step(input) { var d = new Date(input.now);"
         " return {iso: d.toISOString(), isDate: d instanceof Date, utc: Date.UTC(2020, 0, 1)}; }"
@@ -230,7 +249,7 @@ def test_dates_from_explicit_timestamps_still_work():
     }
 
 
-def test_bot_code_cannot_redefine_the_intrinsics_the_host_wrapper_uses():
+def test_bot_code_cannot_redefine_the_intrinsics_the_host_wrapper_uses() -> None:
     sandbox = Sandbox(
         "JSON.parse = function () { return {n: -1}; };"
         " JSON.stringify = function () { return '{\"forged\":true}'; };"
@@ -254,7 +273,9 @@ def test_bot_code_cannot_redefine_the_intrinsics_the_host_wrapper_uses():
         ("throw", BotCodeError),
     ],
 )
-def test_a_failed_call_raises_its_typed_error_and_the_next_call_works(kind, error):
+def test_a_failed_call_raises_its_typed_error_and_the_next_call_works(
+    kind: str, error: type[SandboxError]
+) -> None:
     sandbox = Sandbox(MISBEHAVING, limits=FAST)
     started = time.perf_counter()
     with pytest.raises(error):
@@ -264,7 +285,7 @@ def test_a_failed_call_raises_its_typed_error_and_the_next_call_works(kind, erro
     assert sandbox.rebuilds == 1
 
 
-def test_a_timeout_reports_its_budget_and_the_cpu_time_used():
+def test_a_timeout_reports_its_budget_and_the_cpu_time_used() -> None:
     sandbox = Sandbox(MISBEHAVING, limits=FAST)
     with pytest.raises(SandboxTimeout) as caught:
         sandbox.call_obj({"kind": "loop"})
@@ -272,7 +293,7 @@ def test_a_timeout_reports_its_budget_and_the_cpu_time_used():
     assert 50 <= caught.value.cpu_ms <= caught.value.elapsed_ms + 5
 
 
-def test_catching_an_interrupt_inside_bot_code_is_impossible():
+def test_catching_an_interrupt_inside_bot_code_is_impossible() -> None:
     sandbox = Sandbox(
         "function step(input) { try { for (;;) {} } catch (e) { return {caught: true}; } }",
         limits=FAST,
@@ -281,7 +302,7 @@ def test_catching_an_interrupt_inside_bot_code_is_impossible():
         sandbox.call("{}")
 
 
-def test_bot_code_that_catches_its_own_stack_overflow_keeps_its_runtime():
+def test_bot_code_that_catches_its_own_stack_overflow_keeps_its_runtime() -> None:
     sandbox = Sandbox(
         "function f() { return f() + 1; }"
         " function step(input) { try { f(); } catch (e) { return {caught: e.name}; } }"
@@ -290,7 +311,7 @@ def test_bot_code_that_catches_its_own_stack_overflow_keeps_its_runtime():
     assert sandbox.rebuilds == 0
 
 
-def test_a_thrown_error_carries_its_js_name_message_stack_and_line():
+def test_a_thrown_error_carries_its_js_name_message_stack_and_line() -> None:
     sandbox = Sandbox(MISBEHAVING, name="bot.js@abc")
     with pytest.raises(BotCodeError) as caught:
         sandbox.call_obj({"kind": "throw"})
@@ -301,19 +322,19 @@ def test_a_thrown_error_carries_its_js_name_message_stack_and_line():
     assert "__bk_" not in error.stack
 
 
-def test_a_thrown_primitive_is_a_bot_code_error_with_its_text():
+def test_a_thrown_primitive_is_a_bot_code_error_with_its_text() -> None:
     with pytest.raises(BotCodeError) as caught:
         Sandbox("function step(input) { throw 42; }").call("{}")
     assert (caught.value.js_message, caught.value.line) == ("42", None)
 
 
-def test_bot_code_cannot_pass_its_own_error_off_as_an_interrupt():
+def test_bot_code_cannot_pass_its_own_error_off_as_an_interrupt() -> None:
     sandbox = Sandbox('function step(input) { throw new InternalError("interrupted"); }')
     with pytest.raises(BotCodeError, match="interrupted"):
         sandbox.call("{}")
 
 
-def test_an_error_with_hostile_accessors_is_still_reported():
+def test_an_error_with_hostile_accessors_is_still_reported() -> None:
     sandbox = Sandbox(
         "function step(input) { var e = {};"
         " Object.defineProperty(e, 'message', {get: function () { throw e; }});"
@@ -324,7 +345,7 @@ def test_an_error_with_hostile_accessors_is_still_reported():
     assert (caught.value.js_name, caught.value.js_message) == ("", "")
 
 
-def test_errors_keep_their_attributes_through_pickling():
+def test_errors_keep_their_attributes_through_pickling() -> None:
     error = SandboxTimeout("slow", limit_ms=5, elapsed_ms=6.0, cpu_ms=5.5)
     copy = pickle.loads(pickle.dumps(error))
     assert (str(copy), copy.limit_ms, copy.cpu_ms) == ("slow", 5, 5.5)
@@ -333,7 +354,7 @@ def test_errors_keep_their_attributes_through_pickling():
 # --- loading -------------------------------------------------------------------------------
 
 
-def test_a_syntax_error_is_a_load_error_with_its_location():
+def test_a_syntax_error_is_a_load_error_with_its_location() -> None:
     with pytest.raises(SandboxLoadError) as caught:
         Sandbox("function step(input) {\n  return {;\n}")
     cause = caught.value.__cause__
@@ -352,7 +373,7 @@ def test_a_syntax_error_is_a_load_error_with_its_location():
         ("function step(i) { return {}; }\0", type(None)),
     ],
 )
-def test_a_bot_that_does_not_load_is_a_load_error(source, cause):
+def test_a_bot_that_does_not_load_is_a_load_error(source: str, cause: type) -> None:
     with pytest.raises(SandboxLoadError) as caught:
         Sandbox(source, limits=FAST)
     assert isinstance(caught.value.__cause__, cause)
@@ -362,12 +383,18 @@ def test_a_bot_that_does_not_load_is_a_load_error(source, cause):
     "field", ["memory_bytes", "time_ms", "stack_bytes", "max_output_bytes", "load_time_ms"]
 )
 @pytest.mark.parametrize("value", [0, -1, 1.5, True])
-def test_limits_must_be_positive_ints(field, value):
+def test_limits_must_be_positive_ints(field: str, value: Any) -> None:
     with pytest.raises(ValueError, match=field):
         SandboxLimits(**{field: value})
 
 
-def test_memory_used_reports_the_runtime_allocation():
+def test_the_stack_limit_is_capped_below_a_native_thread_stack() -> None:
+    assert SandboxLimits(stack_bytes=4 << 20).stack_bytes == 4 << 20
+    with pytest.raises(ValueError, match="stack_bytes"):
+        SandboxLimits(stack_bytes=8 << 20)
+
+
+def test_memory_used_reports_the_runtime_allocation() -> None:
     sandbox = Sandbox(ECHO)
     assert 10_000 < sandbox.memory_used() < FAST.memory_bytes
 
@@ -375,7 +402,7 @@ def test_memory_used_reports_the_runtime_allocation():
 # --- threads -------------------------------------------------------------------------------
 
 
-def test_one_sandbox_is_never_entered_by_two_threads_at_once():
+def test_one_sandbox_is_never_entered_by_two_threads_at_once() -> None:
     # Given a bot that counts how many calls are inside step at the same moment
     sandbox = Sandbox(
         "var inside = 0;"
@@ -402,10 +429,12 @@ def test_one_sandbox_is_never_entered_by_two_threads_at_once():
     # Then every call saw itself alone, and every answer belongs to its own input
     assert errors == []
     assert {r["seen"] for r in results} == {1}
-    assert sorted(r["n"] for r in results) == [k * 1000 + i for k in range(8) for i in range(40)]
+    assert sorted(int(str(r["n"])) for r in results) == [
+        k * 1000 + i for k in range(8) for i in range(40)
+    ]
 
 
-def test_failures_in_some_threads_do_not_disturb_calls_in_others():
+def test_failures_in_some_threads_do_not_disturb_calls_in_others() -> None:
     sandbox = Sandbox(MISBEHAVING, limits=FAST)
     outcomes: list[str] = []
     lock = threading.Lock()

@@ -1,0 +1,358 @@
+"""The BotSpec regex dialect: one meaning in Python and JavaScript (docs/regex.md).
+
+A pattern is parsed by ``regex_parse``, counted, turned into a Thompson NFA and
+matched by simulating that NFA over the value's code points, never by a native
+engine. Invariants:
+
+- A match is always a match of the whole value; the result is only a boolean.
+- Matching takes O(len(value) x states) steps whatever the pattern: there is no
+  backtracking. Values longer than ``MAX_VALUE`` code points never match.
+- The NFA has at most ``MAX_STATES`` states as counted by ``state_count``
+  (docs/regex.md §5), the count a JavaScript implementation reproduces exactly.
+- The simulation's state sets are memoised as a lazily built DFA whose size is
+  bounded; the memo changes speed only, never a result.
+- ``compile_pattern`` is cached, and a ``Regex`` may be shared between threads.
+"""
+
+from __future__ import annotations
+
+import threading
+from bisect import bisect_right
+from functools import lru_cache
+from typing import Final
+
+from botkiln.interpreter.errors import BotkilnError
+from botkiln.interpreter.regex_parse import (
+    TOO_COMPLEX,
+    Alt,
+    Chars,
+    Node,
+    Ranges,
+    RegexError,
+    Seq,
+    parse,
+)
+
+__all__ = [
+    "MAX_STATES",
+    "MAX_VALUE",
+    "Regex",
+    "RegexError",
+    "RegexInvalid",
+    "check_pattern",
+    "compile_pattern",
+    "fold",
+    "state_count",
+]
+
+MAX_STATES: Final = 2000
+MAX_VALUE: Final = 4096
+FOLD_LIMIT: Final = 0x52F
+
+_DFA_STATES: Final = 4096
+_CLASS_MEMO: Final = 8192
+_CHUNK: Final = 8
+
+
+class RegexInvalid(BotkilnError):
+    """Raised by ``compile_pattern`` for a pattern outside the dialect."""
+
+    def __init__(self, error: RegexError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _fold_table() -> dict[int, int]:
+    table: dict[int, int] = {}
+    for c in range(FOLD_LIMIT + 1):
+        lower = chr(c).lower()
+        if len(lower) == 1 and lower != chr(c):
+            table[c] = ord(lower)
+    return table
+
+
+_FOLD: Final = _fold_table()
+
+
+def fold(text: str) -> str:
+    """Per-code-point lowercase for U+0000..U+052F (docs/botspec.md §2.3).
+
+    A code point folds when its Unicode lowercase mapping is exactly one code
+    point; everything else, and everything above U+052F, is kept.
+    """
+    return text.translate(_FOLD)
+
+
+def state_count(node: Node) -> int:
+    """States of ``node``'s NFA fragment, the match state excluded (docs/regex.md §5)."""
+    if isinstance(node, Chars):
+        return 1
+    if isinstance(node, Seq):
+        return sum(state_count(item) for item in node.items)
+    if isinstance(node, Alt):
+        return 1 + sum(state_count(option) for option in node.options)
+    inner = state_count(node.node)
+    if node.high is None:
+        return max(node.low, 1) * inner + 1
+    return node.low * inner + (node.high - node.low) * (inner + 1)
+
+
+class _Nfa:
+    """Thompson NFA built back to front: ``build(node, next)`` returns the entry state.
+
+    A state is a CHAR state (a code-point set and one successor), a SPLIT state
+    (successors reached without reading) or the single MATCH state.
+    """
+
+    def __init__(self) -> None:
+        self.sets: list[Ranges | None] = [None]  # state 0 is MATCH
+        self.succ: list[list[int]] = [[]]
+
+    def add(self, ranges: Ranges | None, succ: list[int]) -> int:
+        self.sets.append(ranges)
+        self.succ.append(succ)
+        return len(self.sets) - 1
+
+    def build(self, node: Node, nxt: int) -> int:
+        if isinstance(node, Chars):
+            return self.add(node.ranges, [nxt])
+        if isinstance(node, Seq):
+            for item in reversed(node.items):
+                nxt = self.build(item, nxt)
+            return nxt
+        if isinstance(node, Alt):
+            return self.add(None, [self.build(option, nxt) for option in node.options])
+        inner, low, high = node.node, node.low, node.high
+        if high is None:
+            loop = self.add(None, [])
+            body = self.build(inner, loop)
+            self.succ[loop] = [body, nxt]
+            tail = loop if low == 0 else body
+            for _ in range(low - 1):
+                tail = self.build(inner, tail)
+            return tail
+        tail = nxt
+        for _ in range(high - low):
+            tail = self.add(None, [self.build(inner, tail), nxt])
+        for _ in range(low):
+            tail = self.build(inner, tail)
+        return tail
+
+
+def _closures(nfa: _Nfa, bits: list[int]) -> list[int]:
+    """For every state, the mask of CHAR and MATCH states reachable without reading.
+
+    Tarjan's algorithm over the SPLIT edges (which may form cycles, e.g. ``(a?)*``):
+    it yields each strongly connected component after every component it reaches.
+    """
+    n = len(nfa.sets)
+    succ = [nfa.succ[s] if nfa.sets[s] is None else [] for s in range(n)]
+    closure = [0] * n
+    index = [-1] * n
+    low = [0] * n
+    on_stack = [False] * n
+    stack: list[int] = []
+    counter = 0
+    for root in range(n):
+        if index[root] >= 0:
+            continue
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack[root] = True
+        work = [(root, 0)]
+        while work:
+            v, i = work[-1]
+            if i < len(succ[v]):
+                work[-1] = (v, i + 1)
+                w = succ[v][i]
+                if index[w] < 0:
+                    index[w] = low[w] = counter
+                    counter += 1
+                    stack.append(w)
+                    on_stack[w] = True
+                    work.append((w, 0))
+                elif on_stack[w]:
+                    low[v] = min(low[v], index[w])
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[v])
+            if low[v] == index[v]:
+                members: list[int] = []
+                while not members or members[-1] != v:
+                    members.append(stack.pop())
+                    on_stack[members[-1]] = False
+                mask = 0
+                for m in members:
+                    mask |= bits[m]
+                    for w in succ[m]:
+                        mask |= closure[w]
+                for m in members:
+                    closure[m] = mask
+    return closure
+
+
+class _Dfa:
+    """Memo of reached state sets (as masks) and their transitions per code-point class."""
+
+    def __init__(self, start: int) -> None:
+        self.masks: list[int] = []
+        self.ids: dict[int, int] = {}
+        self.rows: list[dict[int, int]] = []
+        self.start = self.intern(start)
+        self.dead = self.intern(0)
+
+    def intern(self, mask: int) -> int:
+        found = self.ids.get(mask)
+        if found is None:
+            found = self.ids[mask] = len(self.masks)
+            self.masks.append(mask)
+            self.rows.append({})
+        return found
+
+
+class Regex:
+    """A compiled pattern of the dialect; ``fullmatch`` is its only question."""
+
+    __slots__ = (
+        "_accept",
+        "_bounds",
+        "_chunks",
+        "_classes",
+        "_dfa",
+        "_follow",
+        "_lock",
+        "_match",
+        "_start",
+        "pattern",
+        "states",
+    )
+
+    def __init__(self, pattern: str, tree: Node) -> None:
+        self.pattern = pattern
+        nfa = _Nfa()
+        entry = nfa.build(tree, 0)
+        self.states = len(nfa.sets)
+        char_states = [s for s in range(self.states) if nfa.sets[s] is not None]
+        bits = [0] * self.states
+        bits[0] = self._match = 1
+        for position, s in enumerate(char_states, start=1):
+            bits[s] = 1 << position
+        closure = _closures(nfa, bits)
+        self._start = closure[entry]
+        self._follow = [0] * (len(char_states) + 1)
+        for position, s in enumerate(char_states, start=1):
+            self._follow[position] = closure[nfa.succ[s][0]]
+        edges = sorted(
+            {e for s in char_states for r in nfa.sets[s] or () for e in (r[0], r[1] + 1)}
+        )
+        self._bounds = edges
+        by_set: dict[Ranges, int] = {}
+        for s in char_states:
+            ranges = nfa.sets[s] or ()
+            by_set[ranges] = by_set.get(ranges, 0) | bits[s]
+        self._accept = [0] * (len(edges) + 1)
+        for ranges, mask in by_set.items():
+            for lo, hi in ranges:
+                for k in range(bisect_right(edges, lo), bisect_right(edges, hi) + 1):
+                    self._accept[k] |= mask
+        self._chunks: list[dict[int, int]] = [
+            {} for _ in range((len(char_states) + 1 + _CHUNK - 1) // _CHUNK)
+        ]
+        self._classes: dict[str, int] = {}
+        self._dfa = _Dfa(self._start)
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Regex({self.pattern!r})"
+
+    def fullmatch(self, value: str, *, ignore_case: bool = False) -> bool:
+        """True when the pattern matches all of ``value`` (docs/regex.md §6).
+
+        With ``ignore_case`` the value is ``fold``-ed first; the pattern is used
+        as written, so it should be written in lowercase.
+        """
+        if len(value) > MAX_VALUE:
+            return False
+        if ignore_case:
+            value = fold(value)
+        dfa = self._dfa
+        if len(dfa.masks) > _DFA_STATES:
+            with self._lock:
+                dfa = self._dfa = _Dfa(self._start)
+        classes, rows, dead = self._classes, dfa.rows, dfa.dead
+        state = dfa.start
+        for c in value:
+            k = classes.get(c)
+            if k is None:
+                k = self._classify(c)
+            nxt = rows[state].get(k)
+            if nxt is None:
+                nxt = self._step(dfa, state, k)
+            if nxt == dead:
+                return False
+            state = nxt
+        return bool(dfa.masks[state] & self._match)
+
+    def _classify(self, c: str) -> int:
+        k = bisect_right(self._bounds, ord(c))
+        if len(self._classes) < _CLASS_MEMO:
+            self._classes[c] = k
+        return k
+
+    def _step(self, dfa: _Dfa, state: int, k: int) -> int:
+        with self._lock:
+            live = dfa.masks[state] & self._accept[k]
+            nxt = 0
+            chunks, follow = self._chunks, self._follow
+            for j, byte in enumerate(live.to_bytes((live.bit_length() + 7) // 8, "little")):
+                if byte:
+                    table = chunks[j]
+                    mask = table.get(byte)
+                    if mask is None:
+                        mask = 0
+                        base = j * _CHUNK
+                        for b in range(_CHUNK):
+                            if byte >> b & 1:
+                                mask |= follow[base + b]
+                        table[byte] = mask
+                    nxt |= mask
+            target = dfa.intern(nxt)
+            dfa.rows[state][k] = target
+            return target
+
+
+@lru_cache(maxsize=512)
+def _compile(pattern: str) -> Regex | RegexError:
+    tree = parse(pattern)
+    if isinstance(tree, RegexError):
+        return tree
+    states = state_count(tree) + 1
+    if states > MAX_STATES:
+        return RegexError(
+            TOO_COMPLEX,
+            0,
+            f"pattern needs {states} automaton states at 0; at most {MAX_STATES} are allowed "
+            "(lower the repetition counts)",
+        )
+    return Regex(pattern, tree)
+
+
+def check_pattern(pattern: str) -> RegexError | None:
+    """The first problem of ``pattern`` in the dialect, or ``None`` when it is valid."""
+    compiled = _compile(pattern)
+    return compiled if isinstance(compiled, RegexError) else None
+
+
+def compile_pattern(pattern: str) -> Regex:
+    """The compiled ``pattern`` (cached).
+
+    Raises:
+        RegexInvalid: the pattern is not in the dialect; ``.error`` says why.
+    """
+    compiled = _compile(pattern)
+    if isinstance(compiled, RegexError):
+        raise RegexInvalid(compiled)
+    return compiled
