@@ -191,7 +191,7 @@ def check_source(
         message = f"bot.js is {size} bytes, over the {max_bytes}-byte cap; it was not parsed"
         return PolicyReport((text.violation(Finding("too-large", message, 0)),))
     try:
-        program = esprima.toDict(esprima.parseScript(source, {"range": True}))
+        program = _plain(esprima.parseScript(source, {"range": True}))
     except esprima.Error as exc:
         return PolicyReport((), text.parse_error(exc))
     findings = _walk(program, Walk(tuple(d.strip().lower() for d in allowed_domains)))
@@ -225,6 +225,34 @@ def _walk(program: Node, walk: Walk) -> list[Finding]:
             for child, role in _CHILDREN.get(node["type"], _generic)(node, visit.role)
         )
     return findings
+
+
+def _plain(root: Any) -> dict[str, Any]:
+    """esprima's node objects as plain ESTree dicts (what ``esprima.toDict`` gives, faster)."""
+    plain: dict[str, Any] = {}
+    stack = [(root, plain)]
+    while stack:
+        source, target = stack.pop()
+        for key, value in vars(source).items():
+            if key.startswith("_"):
+                continue
+            if isinstance(value, list):
+                value = [_copy_into(stack, item) for item in value]
+            else:
+                value = _copy_into(stack, value)
+            target[_ESTREE_NAMES.get(key, key)] = value
+    return plain
+
+
+_ESTREE_NAMES = {"isAsync": "async", "allowAwait": "await"}
+
+
+def _copy_into(stack: list[tuple[Any, dict[str, Any]]], value: Any) -> Any:
+    if not isinstance(value, esprima.objects.Object):
+        return value
+    copy: dict[str, Any] = {}
+    stack.append((value, copy))
+    return copy
 
 
 def _declarations(program: Node) -> dict[int, set[str]]:

@@ -220,19 +220,32 @@ class Walk:
     _folds: dict[int, str | int | None] = field(default_factory=dict)
 
     def fold(self, node: Node) -> str | int | None:
-        """The constant value of a string/integer literal or a `+` chain of them, else None."""
+        """The constant value of a literal, or of a `+` chain or template of constants.
+
+        Only strings and integers below 10**21 fold (JavaScript prints those as Python does);
+        anything else is None: not known statically.
+        """
         done = self._folds
         stack: list[tuple[Node, bool]] = [(node, False)]
         while stack:
             item, expanded = stack.pop()
             if id(item) in done:
                 continue
-            if item["type"] != "BinaryExpression" or item["operator"] != "+":
-                done[id(item)] = _constant(item)
-            elif expanded:
-                done[id(item)] = _plus(done[id(item["left"])], done[id(item["right"])])
+            kind = item["type"]
+            if kind == "BinaryExpression" and item["operator"] == "+":
+                parts = [item["left"], item["right"]]
+            elif kind == "TemplateLiteral":
+                parts = item["expressions"]
             else:
-                stack += [(item, True), (item["left"], False), (item["right"], False)]
+                done[id(item)] = _constant(item)
+                continue
+            if not expanded:
+                stack += [(item, True), *((part, False) for part in parts)]
+                continue
+            values = [done[id(part)] for part in parts]
+            done[id(item)] = (
+                _template(item, values) if kind == "TemplateLiteral" else _plus(*values)
+            )
         return done[id(node)]
 
     def folds_to_text(self, node: Node | None) -> bool:
@@ -246,13 +259,19 @@ class Walk:
 
 
 def _constant(node: Node) -> str | int | None:
-    if node["type"] == "TemplateLiteral" and not node["expressions"]:
-        cooked = node["quasis"][0]["value"]["cooked"]
-        return cooked if isinstance(cooked, str) else None
     value = node.get("value") if node["type"] == "Literal" else None
-    if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**21:
         return value
     return None
+
+
+def _template(node: Node, values: list[str | int | None]) -> str | None:
+    cooked = [quasi["value"]["cooked"] for quasi in node["quasis"]]
+    if None in values or None in cooked:
+        return None
+    return "".join(f"{text}{value}" for text, value in zip(cooked, [*values, ""], strict=True))
 
 
 def _plus(left: str | int | None, right: str | int | None) -> str | int | None:
@@ -269,25 +288,23 @@ def start(node: Node) -> int:
 
 
 def binding_identifiers(pattern: Node | None) -> Iterator[Node]:
-    """The Identifier (and MemberExpression, in assignments) leaves of a binding pattern."""
+    """The leaves of a binding or assignment pattern: Identifiers (and MemberExpressions)."""
     stack = [pattern]
     while stack:
         node = stack.pop()
-        if node is None:
-            continue
-        kind = node["type"]
-        if kind in ("Identifier", "MemberExpression", "ChainExpression"):
+        if node is not None and node["type"] in _PATTERN_PARTS:
+            stack += _PATTERN_PARTS[node["type"]](node)
+        elif node is not None:
             yield node
-        elif kind == "ArrayPattern":
-            stack += node["elements"]
-        elif kind == "ObjectPattern":
-            stack += node["properties"]
-        elif kind == "Property":
-            stack.append(node["value"])
-        elif kind == "RestElement":
-            stack.append(node["argument"])
-        elif kind == "AssignmentPattern":
-            stack.append(node["left"])
+
+
+_PATTERN_PARTS: Mapping[str, Callable[[Node], list[Node | None]]] = {
+    "ArrayPattern": lambda node: list(node["elements"]),
+    "ObjectPattern": lambda node: list(node["properties"]),
+    "Property": lambda node: [node["value"]],
+    "RestElement": lambda node: [node["argument"]],
+    "AssignmentPattern": lambda node: [node["left"]],
+}
 
 
 # --- checkers ---------------------------------------------------------------------------------

@@ -223,8 +223,10 @@ class Regex:
         "_classes",
         "_dfa",
         "_follow",
+        "_irregular",
         "_lock",
         "_match",
+        "_shift",
         "_start",
         "pattern",
         "states",
@@ -235,7 +237,9 @@ class Regex:
         nfa = _Nfa()
         entry = nfa.build(tree, 0)
         self.states = len(nfa.sets)
-        char_states = [s for s in range(self.states) if nfa.sets[s] is not None]
+        # Back-to-front building makes a CHAR state's CHAR successor the state created
+        # just before it; numbering bits in reverse creation order puts it one bit up.
+        char_states = [s for s in reversed(range(self.states)) if nfa.sets[s] is not None]
         bits = [0] * self.states
         bits[0] = self._match = 1
         for position, s in enumerate(char_states, start=1):
@@ -243,8 +247,13 @@ class Regex:
         closure = _closures(nfa, bits)
         self._start = closure[entry]
         self._follow = [0] * (len(char_states) + 1)
+        self._shift = self._irregular = 0
         for position, s in enumerate(char_states, start=1):
             self._follow[position] = closure[nfa.succ[s][0]]
+            if self._follow[position] == bits[s] << 1:
+                self._shift |= bits[s]
+            else:
+                self._irregular |= bits[s]
         edges = sorted(
             {e for s in char_states for r in nfa.sets[s] or () for e in (r[0], r[1] + 1)}
         )
@@ -303,25 +312,38 @@ class Regex:
         return k
 
     def _step(self, dfa: _Dfa, state: int, k: int) -> int:
+        """The DFA state after reading a code point of class ``k`` in ``state``.
+
+        Successors one bit up are found with one shift; the others through
+        per-byte tables of follow masks, filled on first use.
+        """
         with self._lock:
             live = dfa.masks[state] & self._accept[k]
-            nxt = 0
-            chunks, follow = self._chunks, self._follow
-            for j, byte in enumerate(live.to_bytes((live.bit_length() + 7) // 8, "little")):
-                if byte:
-                    table = chunks[j]
-                    mask = table.get(byte)
-                    if mask is None:
-                        mask = 0
-                        base = j * _CHUNK
-                        for b in range(_CHUNK):
-                            if byte >> b & 1:
-                                mask |= follow[base + b]
-                        table[byte] = mask
-                    nxt |= mask
+            nxt = (live & self._shift) << 1
+            rest = live & self._irregular
+            if rest:
+                first = ((rest & -rest).bit_length() - 1) // _CHUNK
+                rest >>= first * _CHUNK
+                chunks = self._chunks
+                data = rest.to_bytes((rest.bit_length() + _CHUNK - 1) // _CHUNK, "little")
+                for j, byte in enumerate(data, start=first):
+                    if byte:
+                        mask = chunks[j].get(byte)
+                        if mask is None:
+                            mask = self._fill(j, byte)
+                        nxt |= mask
             target = dfa.intern(nxt)
             dfa.rows[state][k] = target
             return target
+
+    def _fill(self, j: int, byte: int) -> int:
+        mask = 0
+        base = j * _CHUNK
+        for b in range(_CHUNK):
+            if byte >> b & 1:
+                mask |= self._follow[base + b]
+        self._chunks[j][byte] = mask
+        return mask
 
 
 @lru_cache(maxsize=512)

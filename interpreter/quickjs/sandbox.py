@@ -54,6 +54,7 @@ _PRELUDE = r"""
   var parse = JSON.parse, stringify = JSON.stringify, isArray = Array.isArray;
   var construct = Reflect.construct, apply = Reflect.apply;
   var slice = String.prototype.slice, indexOf = String.prototype.indexOf;
+  var charCodeAt = String.prototype.charCodeAt;
   var toText = String, Fail = TypeError;
   var internalProto = InternalError.prototype, rangeProto = RangeError.prototype;
 
@@ -152,7 +153,7 @@ _PRELUDE = r"""
         return note("O", "step returned a value JSON cannot encode: " +
           field(function () { return e.message; }, 500));
       }
-      if (typeof json !== "string" || json.charCodeAt(0) !== 123) {
+      if (typeof json !== "string" || apply(charCodeAt, json, [0]) !== 123) {
         return note("O", "step returned a value whose JSON is not an object");
       }
       if (json.length > maxOutput) return note("O", "output exceeds " + maxOutput + " bytes");
@@ -282,6 +283,8 @@ class Sandbox:
         tag, body = result[0], result[1:]
         if tag == "E":
             raise BotCodeError.from_report(body, self.name)
+        if tag not in "IMO":
+            raise BotOutputError(f"{self.name}: step produced an unrecognised result")
         message = f"{self.name}: {json.loads(body)}"
         if tag == "I":
             raise ValueError(message)

@@ -160,6 +160,7 @@ ONE_PER_RULE = [
     ("global-redefinition", "function step(input) {}\nfunction Date() {}", 2, 10),
     ("unsupported-syntax", in_step("const A = class {};"), 2, 13),
     ("unsupported-syntax", in_step("return String.raw`x`;"), 2, 10),
+    ("unsupported-syntax", in_step("class A {}"), 2, 3),
     ("with-statement", in_step("with (input) {}"), 2, 3),
     ("debugger-statement", in_step("debugger;"), 2, 3),
     ("this-expression", in_step("return this;"), 2, 10),
@@ -309,6 +310,10 @@ BYPASSES = [
     ("look-alike host", 'return "https://evilapi.example.com/";', "url-not-allowed"),
     ("other scheme", 'return "wss://evil.example/socket";', "url-not-allowed"),
     ("file URL", 'return "file:///etc/passwd";', "url-not-allowed"),
+    ("malformed host", 'return "https://[evil.example/";', "url-not-allowed"),
+    ("URL as an object key", 'return { "https://evil.example/": 1 };', "url-not-allowed"),
+    ("template in a chain", 'return `https://evil` + ".example/";', "url-not-allowed"),
+    ("for await", "const f = async (xs) => { for await (const x of xs) {} };", "asynchrony"),
 ]
 
 
@@ -399,6 +404,10 @@ def test_domain_patterns_exact_and_wildcard(pattern: str, host: str, allowed: bo
         "if (input) { const step = 1; return step; } else return -1;",
         "const { a = Math.min(1, 2), ...rest } = input; return [a, rest];",
         "return (input.a, input.b), void 0;",
+        "const [, second] = input.list; return second;",
+        'return { "b c": 1, "https://api.example.com/": 2 };',
+        'return "see //notes, a//b.c";',
+        "const make = () => ({}); make().x = 1; return 0;",
     ],
 )
 def test_ordinary_code_is_allowed(body: str) -> None:

@@ -254,9 +254,13 @@ def test_bot_code_cannot_redefine_the_intrinsics_the_host_wrapper_uses() -> None
         "JSON.parse = function () { return {n: -1}; };"
         " JSON.stringify = function () { return '{\"forged\":true}'; };"
         " Array.isArray = function () { return true; };"
-        " function step(input) { return {n: input.n}; }"
+        " String.prototype.charCodeAt = function () { return 123; };"
+        " function step(input) { return input.n ? {n: input.n} : {toJSON: function () {"
+        " return 'not an object'; }}; }"
     )
     assert sandbox.call('{"n":7}') == '{"n":7}'
+    with pytest.raises(BotOutputError, match="not an object"):
+        sandbox.call("{}")
 
 
 # --- failures, each followed by a working call ---------------------------------------------
