@@ -234,20 +234,18 @@ def _plain(root: Any) -> dict[str, Any]:
     while stack:
         source, target = stack.pop()
         for key, value in vars(source).items():
-            if key.startswith("_"):
-                continue
-            if isinstance(value, list):
-                value = [_copy_into(stack, item) for item in value]
-            else:
-                value = _copy_into(stack, value)
-            target[_ESTREE_NAMES.get(key, key)] = value
+            if not key.startswith("_"):
+                target[_ESTREE_NAMES.get(key, key)] = _shell(stack, value)
     return plain
 
 
 _ESTREE_NAMES = {"isAsync": "async", "allowAwait": "await"}
 
 
-def _copy_into(stack: list[tuple[Any, dict[str, Any]]], value: Any) -> Any:
+def _shell(stack: list[tuple[Any, dict[str, Any]]], value: Any) -> Any:
+    """``value`` with each node replaced by an empty dict that ``stack`` will fill."""
+    if isinstance(value, list):
+        return [_shell(stack, item) for item in value]
     if not isinstance(value, esprima.objects.Object):
         return value
     copy: dict[str, Any] = {}

@@ -16,6 +16,10 @@ Invariants:
   :data:`BUILTIN_GLOBALS` may be used, and only called or used as ``Name.member``.
 - Every rule id in :data:`RULES` is stable and documented in ``docs/ast-policy.md``; changing
   what a rule accepts bumps ``AST_RULES_VERSION``.
+
+The module is longer than most because it is one table: the name tables, the constant
+folding and the checkers are read together when a rule changes, and splitting them would
+scatter one decision over several files.
 """
 
 from __future__ import annotations
@@ -29,9 +33,7 @@ from urllib.parse import urlsplit
 from botkiln.interpreter.domains import domain_allowed
 
 Node = Mapping[str, Any]
-Role = Literal[
-    "value", "callee", "member-object", "typeof", "instanceof-right", "binding", "target", "key"
-]
+Role = Literal["value", "callee", "member-object", "typeof", "instanceof-right", "binding", "target", "key"]
 
 RULES: Mapping[str, str] = {
     "too-large": "the source exceeds the size cap",
@@ -143,6 +145,11 @@ DANGEROUS_PROPERTIES: Mapping[str, tuple[str, str]] = {
         _PROTO,
     ),
     **_each(
+        "localeCompare toLocaleString toLocaleDateString toLocaleTimeString toLocaleUpperCase toLocaleLowerCase",
+        "nondeterminism",
+        "its result depends on the engine's locale data",
+    ),
+    **_each(
         "caller callee arguments",
         "caller-access",
         "it exposes the calling function and its arguments",
@@ -151,15 +158,10 @@ DANGEROUS_PROPERTIES: Mapping[str, tuple[str, str]] = {
 # (built-in, member) -> (rule, why); any static member of RegExp is forbidden too.
 FORBIDDEN_MEMBERS: Mapping[tuple[str, str], tuple[str, str]] = {
     ("Math", "random"): ("nondeterminism", _RANDOM),
-    **{
-        ("Object", name): ("prototype-access", _PROTO)
-        for name in ("setPrototypeOf", "getPrototypeOf")
-    },
+    **{("Object", name): ("prototype-access", _PROTO) for name in ("setPrototypeOf", "getPrototypeOf")},
     **{
         ("Object", name): ("reflection", _REFLECT)
-        for name in _names(
-            "defineProperty defineProperties getOwnPropertyDescriptor getOwnPropertyDescriptors"
-        )
+        for name in _names("defineProperty defineProperties getOwnPropertyDescriptor getOwnPropertyDescriptors")
     },
 }
 _REGEXP_STATICS = ("nondeterminism", "legacy RegExp statics hold state shared between calls")
@@ -243,9 +245,7 @@ class Walk:
                 stack += [(item, True), *((part, False) for part in parts)]
                 continue
             values = [done[id(part)] for part in parts]
-            done[id(item)] = (
-                _template(item, values) if kind == "TemplateLiteral" else _plus(*values)
-            )
+            done[id(item)] = _template(item, values) if kind == "TemplateLiteral" else _plus(*values)
         return done[id(node)]
 
     def folds_to_text(self, node: Node | None) -> bool:
@@ -282,7 +282,7 @@ def _plus(left: str | int | None, right: str | int | None) -> str | int | None:
     return f"{left}{right}"
 
 
-def start(node: Node) -> int:
+def _start(node: Node) -> int:
     """The UTF-16 offset where ``node`` begins."""
     return int(node["range"][0])
 
@@ -320,7 +320,7 @@ def _forbid(rule: str, message: str) -> Checker:
     """A checker for a node type that is forbidden outright."""
 
     def check(visit: Visit, walk: Walk) -> Iterator[Finding]:
-        yield Finding(rule, message, start(visit.node))
+        yield Finding(rule, message, _start(visit.node))
 
     return check
 
@@ -329,9 +329,7 @@ def check_unsupported(visit: Visit, walk: Walk) -> Iterator[Finding]:
     """The checker of every node type missing from :data:`CHECKERS`."""
     kind = visit.node["type"]
     hint = _UNSUPPORTED_HINTS.get(kind, "the policy allows only what generated code needs")
-    yield Finding(
-        "unsupported-syntax", f"{kind} is not allowed in bot.js: {hint}", start(visit.node)
-    )
+    yield Finding("unsupported-syntax", f"{kind} is not allowed in bot.js: {hint}", _start(visit.node))
 
 
 _UNSUPPORTED_HINTS = {
@@ -345,7 +343,7 @@ def _check_identifier(visit: Visit, walk: Walk) -> Iterator[Finding]:
     name = visit.node["name"]
     if visit.scope.resolve(name) is not None:
         return
-    at = start(visit.node)
+    at = _start(visit.node)
     if name in FORBIDDEN_GLOBALS:
         rule, why = FORBIDDEN_GLOBALS[name]
         yield Finding(rule, f"`{name}` is forbidden: {why}", at)
@@ -383,7 +381,7 @@ def _dangerous(name: str | None, at: int) -> Iterator[Finding]:
 def _check_member(visit: Visit, walk: Walk) -> Iterator[Finding]:
     node, prop = visit.node, visit.node["property"]
     name = _key_name(prop, node["computed"], walk)
-    yield from _dangerous(name, start(prop))
+    yield from _dangerous(name, _start(prop))
     obj = node["object"]
     if name is None or obj["type"] != "Identifier" or visit.scope.resolve(obj["name"]):
         return
@@ -393,42 +391,41 @@ def _check_member(visit: Visit, walk: Walk) -> Iterator[Finding]:
         rule, why = FORBIDDEN_MEMBERS[obj["name"], name]
     else:
         return
-    yield Finding(rule, f"`{obj['name']}.{name}` is forbidden: {why}", start(prop))
+    yield Finding(rule, f"`{obj['name']}.{name}` is forbidden: {why}", _start(prop))
 
 
 def _check_property(visit: Visit, walk: Walk) -> Iterator[Finding]:
     node, key = visit.node, visit.node["key"]
     name = _key_name(key, node["computed"], walk)
     if visit.role in PATTERN_ROLES:  # destructuring reads the property
-        yield from _dangerous(name, start(key))
+        yield from _dangerous(name, _start(key))
     elif name == "__proto__" and not node["computed"] and not node["shorthand"]:
         yield Finding(
             "prototype-access",
             "a `__proto__` key is forbidden: in an object literal it sets the prototype",
-            start(key),
+            _start(key),
         )
 
 
 def _check_function(visit: Visit, walk: Walk) -> Iterator[Finding]:
     node = visit.node
     if node.get("async"):
-        yield Finding("asynchrony", f"async functions are forbidden: {_ASYNC}", start(node))
+        yield Finding("asynchrony", f"async functions are forbidden: {_ASYNC}", _start(node))
     if node.get("generator"):
         yield Finding(
             "generator",
             "generator functions are forbidden: step() returns its whole result in one call",
-            start(node),
+            _start(node),
         )
     entry = visit.parent is not None and visit.parent["type"] == "Program"
     if entry and node["id"]["name"] == "step":
         params = node["params"]
         if len(params) != 1 or params[0]["type"] != "Identifier":
-            shape = "a pattern" if params else "none"
+            found = {0: "none", 1: "a pattern"}.get(len(params), f"{len(params)} parameters")
             yield Finding(
                 "entry-point-signature",
-                "`step` must take exactly one plain parameter (`input`), found "
-                f"{len(params) if len(params) > 1 else shape}",
-                start(node),
+                f"`step` must take exactly one plain parameter (`input`), found {found}",
+                _start(node),
             )
 
 
@@ -449,7 +446,7 @@ def _host(authority: str) -> str:
         return ""
 
 
-def url_findings(text: str, at: int, raw: str | None, walk: Walk) -> Iterator[Finding]:
+def _url_findings(text: str, at: int, raw: str | None, walk: Walk) -> Iterator[Finding]:
     """URL findings in a string whose source text starts at ``at``.
 
     ``raw`` is the exact source text of ``text`` when it has no escapes, so that the caret can
@@ -474,7 +471,7 @@ def _check_literal(visit: Visit, walk: Walk) -> Iterator[Finding]:
     node = visit.node
     if isinstance(node.get("value"), str) and not walk.folds_to_text(visit.parent):
         raw = str(node["raw"])[1:-1]
-        yield from url_findings(node["value"], start(node) + 1, raw, walk)
+        yield from _url_findings(node["value"], _start(node) + 1, raw, walk)
 
 
 def _check_template(visit: Visit, walk: Walk) -> Iterator[Finding]:
@@ -483,13 +480,13 @@ def _check_template(visit: Visit, walk: Walk) -> Iterator[Finding]:
     for quasi in visit.node["quasis"]:
         value = quasi["value"]
         text = value["cooked"] if isinstance(value["cooked"], str) else value["raw"]
-        yield from url_findings(text, start(quasi) + 1, value["raw"], walk)
+        yield from _url_findings(text, _start(quasi) + 1, value["raw"], walk)
 
 
 def _check_binary(visit: Visit, walk: Walk) -> Iterator[Finding]:
     node = visit.node
     if walk.folds_to_text(node) and not walk.folds_to_text(visit.parent):
-        yield from url_findings(str(walk.fold(node)), start(node), None, walk)
+        yield from _url_findings(str(walk.fold(node)), _start(node), None, walk)
 
 
 _VERBS = {
@@ -513,40 +510,65 @@ def _check_writes(visit: Visit, walk: Walk) -> Iterator[Finding]:
     if kind == "UnaryExpression" and node["operator"] != "delete":
         return
     target = node.get("left", node.get("argument"))
-    if target is None or target["type"] == "VariableDeclaration":
+    if target is not None and target["type"] != "VariableDeclaration":
+        for leaf in binding_identifiers(target):
+            yield from _write(leaf, _VERBS[kind], visit)
+
+
+# Calls that change their receiver (or, for Object.*, their first argument) in place.
+_MUTATING_METHODS = _names("push pop shift unshift splice sort reverse fill copyWithin set add delete clear")
+_MUTATING_OBJECT_CALLS = _names("assign freeze seal preventExtensions")
+
+
+def _check_call(visit: Visit, walk: Walk) -> Iterator[Finding]:
+    callee = visit.node["callee"]
+    if callee["type"] != "MemberExpression" or callee["computed"]:
         return
-    verb = _VERBS[kind]
-    for leaf in binding_identifiers(target):
-        root = _root(leaf)
-        if root["type"] != "Identifier":
-            continue  # a call result, a literal, ...: not a named binding
-        name, what = root["name"], (verb if root is leaf else f"{verb} a property of")
-        scope = visit.scope.resolve(name)
-        if scope is None and name in FORBIDDEN_GLOBALS:
-            continue  # the name alone is a violation, reported where it is read
-        if scope is None and name in KNOWN_GLOBALS:
-            rule = "builtin-mutation"
-            why = f"{what} built-in `{name}` is forbidden: built-ins are shared by all code"
-        elif scope is None:
-            rule = "global-assignment"
-            why = (
-                f"{what} undeclared `{name}` is forbidden: it would make a global that outlives "
-                "the update; declare it with `const` or `let`"
-            )
-        elif scope.top_level and visit.in_function:
-            rule = "top-level-mutation"
-            why = (
-                f"{what} top-level `{name}` inside a function is forbidden: the sandbox keeps "
-                "top-level bindings between updates, so later chats would see the change"
-            )
-        else:
-            continue
-        yield Finding(rule, why, start(leaf))
+    method, receiver, args = callee["property"]["name"], callee["object"], visit.node["arguments"]
+    is_object = receiver["type"] == "Identifier" and receiver["name"] == "Object"
+    if is_object and not visit.scope.resolve("Object"):
+        changed = args[0] if method in _MUTATING_OBJECT_CALLS and args else None
+        verb = f"`Object.{method}` on"
+    else:
+        changed = receiver if method in _MUTATING_METHODS else None
+        verb = f"calling `.{method}()` on"
+    if changed is not None:
+        # An undeclared name here is already an unknown-global; a call creates no global.
+        yield from (f for f in _write(changed, verb, visit) if f.rule != "global-assignment")
+
+
+def _write(leaf: Node, verb: str, visit: Visit) -> Iterator[Finding]:
+    """The finding, if any, for changing ``leaf`` (a name or a member chain) in place."""
+    root = _root(leaf)
+    if root["type"] != "Identifier":
+        return  # a call result, a literal, ...: not a named binding
+    name, what = root["name"], (verb if root is leaf else f"{verb} a property of")
+    scope = visit.scope.resolve(name)
+    if scope is None and name in FORBIDDEN_GLOBALS:
+        return  # the name alone is a violation, reported where it is read
+    if scope is None and name in KNOWN_GLOBALS:
+        rule = "builtin-mutation"
+        why = f"{what} built-in `{name}` is forbidden: built-ins are shared by all code"
+    elif scope is None:
+        rule = "global-assignment"
+        why = (
+            f"{what} undeclared `{name}` is forbidden: it would make a global that outlives "
+            "the update; declare it with `const` or `let`"
+        )
+    elif scope.top_level and visit.in_function:
+        rule = "top-level-mutation"
+        why = (
+            f"{what} top-level `{name}` inside a function is forbidden: the sandbox keeps "
+            "top-level values between updates, so later chats would see the change"
+        )
+    else:
+        return
+    yield Finding(rule, why, _start(leaf))
 
 
 def _check_loop_in(visit: Visit, walk: Walk) -> Iterator[Finding]:
     if visit.node.get("await"):
-        yield Finding("asynchrony", f"`for await` is forbidden: {_ASYNC}", start(visit.node))
+        yield Finding("asynchrony", f"`for await` is forbidden: {_ASYNC}", _start(visit.node))
     yield from _check_writes(visit, walk)
 
 
@@ -556,7 +578,7 @@ def _check_meta(visit: Visit, walk: Walk) -> Iterator[Finding]:
         "meta-property",
         f"`{node['meta']['name']}.{node['property']['name']}` is forbidden: "
         "it exposes how the code was invoked or loaded",
-        start(node),
+        _start(node),
     )
 
 
@@ -569,11 +591,7 @@ def _check_program(visit: Visit, walk: Walk) -> Iterator[Finding]:
             declared = [statement["id"]]
             functions += declared
         elif kind == "VariableDeclaration":
-            declared = [
-                leaf
-                for item in statement["declarations"]
-                for leaf in binding_identifiers(item["id"])
-            ]
+            declared = [leaf for item in statement["declarations"] for leaf in binding_identifiers(item["id"])]
             variables += declared
         elif kind == "EmptyStatement" or statement.get("directive") is not None:
             continue
@@ -582,7 +600,7 @@ def _check_program(visit: Visit, walk: Walk) -> Iterator[Finding]:
                 "top-level-statement",
                 f"a top-level {kind} is forbidden: bot.js holds only declarations at the top "
                 'level (and a "use strict" directive), so loading it runs no bot logic',
-                start(statement),
+                _start(statement),
             )
             continue
         for name_node in declared:
@@ -591,7 +609,7 @@ def _check_program(visit: Visit, walk: Walk) -> Iterator[Finding]:
                     "global-redefinition",
                     f"top-level declaration of `{name_node['name']}` is forbidden: it replaces "
                     "the global of that name for all code in the sandbox",
-                    start(name_node),
+                    _start(name_node),
                 )
     yield from _check_entry_point(
         [node for node in functions if node["name"] == "step"],
@@ -604,22 +622,20 @@ def _check_entry_point(functions: list[Node], variables: list[Node]) -> Iterator
     for node in variables:
         yield Finding(
             "missing-entry-point",
-            "`step` is declared as a variable: the entry point must be a top-level "
-            "`function step(input)` declaration",
-            start(node),
+            "`step` is declared as a variable: the entry point must be a top-level `function step(input)` declaration",
+            _start(node),
         )
     if not functions and not variables:
         yield Finding(
             "missing-entry-point",
-            "no top-level `function step(input)` declaration: the host calls step() for "
-            "every update",
+            "no top-level `function step(input)` declaration: the host calls step() for every update",
             0,
         )
     for extra in functions[1:]:
         yield Finding(
             "entry-point-signature",
             "`step` is declared more than once: the last declaration would silently win",
-            start(extra),
+            _start(extra),
         )
 
 
@@ -631,7 +647,7 @@ CHECKERS: Mapping[str, Checker] = {
             "DoWhileStatement ForStatement BreakStatement ContinueStatement LabeledStatement "
             "VariableDeclaration VariableDeclarator ArrayExpression ObjectExpression SpreadElement "
             "RestElement ArrayPattern ObjectPattern AssignmentPattern TemplateElement "
-            "LogicalExpression ConditionalExpression CallExpression NewExpression ChainExpression "
+            "LogicalExpression ConditionalExpression NewExpression ChainExpression "
             "SequenceExpression"
         ),
         _none,
@@ -645,29 +661,24 @@ CHECKERS: Mapping[str, Checker] = {
     "TemplateLiteral": _check_template,
     "BinaryExpression": _check_binary,
     "AssignmentExpression": _check_writes,
+    "CallExpression": _check_call,
     "UpdateExpression": _check_writes,
     "UnaryExpression": _check_writes,
     "ForInStatement": _check_loop_in,
     "ForOfStatement": _check_loop_in,
     "ThisExpression": _forbid(
         "this-expression",
-        "`this` is forbidden: outside a method it is the global object, "
-        "from which any forbidden name can be reached",
+        "`this` is forbidden: outside a method it is the global object, from which any forbidden name can be reached",
     ),
     "WithStatement": _forbid(
         "with-statement",
-        "`with` is forbidden: names inside it resolve through an object at run time, "
-        "out of the policy's sight",
+        "`with` is forbidden: names inside it resolve through an object at run time, out of the policy's sight",
     ),
     "DebuggerStatement": _forbid(
         "debugger-statement", "`debugger` is forbidden: it pauses the engine under a debugger"
     ),
-    "ImportExpression": _forbid(
-        "module-system", "`import()` is forbidden: bot.js is one self-contained script"
-    ),
+    "ImportExpression": _forbid("module-system", "`import()` is forbidden: bot.js is one self-contained script"),
     "AwaitExpression": _forbid("asynchrony", f"`await` is forbidden: {_ASYNC}"),
-    "YieldExpression": _forbid(
-        "generator", "`yield` is forbidden: step() returns its whole result in one call"
-    ),
+    "YieldExpression": _forbid("generator", "`yield` is forbidden: step() returns its whole result in one call"),
     "MetaProperty": _check_meta,
 }

@@ -21,6 +21,7 @@ _COMMAND_MODULES = (
     "botkiln.infra.cli_spec",
     "botkiln.infra.cli_simulate",
     "botkiln.infra.cli_js",
+    "botkiln.infra.cli_build",
 )
 
 

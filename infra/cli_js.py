@@ -79,9 +79,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "2 unusable input or not parsable as a JavaScript script.",
     )
     check.add_argument("file", metavar="FILE", help="the bot.js to check")
-    check.add_argument(
-        "--spec", metavar="SPEC", help="BotSpec JSON whose /security/allowedDomains allow URLs"
-    )
+    check.add_argument("--spec", metavar="SPEC", help="BotSpec JSON whose /security/allowedDomains allow URLs")
     check.add_argument("--json", action="store_true", help="machine-readable output")
     check.add_argument(
         "--max-bytes",

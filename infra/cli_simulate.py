@@ -13,16 +13,17 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from botkiln.infra.chat_terminal import ChatTerminal
+from botkiln.infra.files import load_json, parse_json, read_text
+from botkiln.infra.http_api import HttpApi
 from botkiln.interpreter.api_fixture import FixtureApi
 from botkiln.interpreter.canonical import canonical_text
 from botkiln.interpreter.conversation import Conversation
 from botkiln.interpreter.engine import Interpreter
 from botkiln.interpreter.errors import UnusableInput
 from botkiln.interpreter.host import ApiPerformer, Engine
+from botkiln.interpreter.quickjs import SandboxError
 from botkiln.interpreter.validation import validate_spec
-from botkiln.infra.chat_terminal import ChatTerminal
-from botkiln.infra.files import load_json, parse_json, read_text
-from botkiln.infra.http_api import HttpApi
 
 SHORT_FORMS = """\
 EVENTS holds one JSON object per line (blank lines and lines starting with # are skipped):
@@ -68,10 +69,20 @@ def _api(args: argparse.Namespace, spec: dict[str, Any], *, real_ok: bool) -> Ap
     return FixtureApi({}, allowed_domains=domains, insecure_ok=insecure)
 
 
+def _quickjs(spec: dict[str, Any], args: argparse.Namespace) -> Engine:
+    from botkiln.generator.compiler import compile_spec
+
+    from botkiln.interpreter.quickjs import QuickJsEngine
+
+    source = read_text(args.js) if getattr(args, "js", None) else compile_spec(spec)
+    return QuickJsEngine(source)
+
+
 ENGINES: dict[str, Callable[[dict[str, Any], argparse.Namespace], Engine]] = {
     "reference": lambda spec, _args: Interpreter(spec).step,
+    "quickjs": _quickjs,
 }
-"""Engine name -> factory; the QuickJS engine registers itself here."""
+"""Engine name -> factory: the reference interpreter, or bot.js in QuickJS."""
 
 
 def _events(path: str) -> list[Any]:
@@ -100,6 +111,9 @@ def _simulate(args: argparse.Namespace) -> int:
     except UnusableInput as exc:
         print(exc, file=sys.stderr)
         return 2
+    except SandboxError as exc:
+        print(f"bot.js failed: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -131,6 +145,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     simulate.add_argument("--events", required=True, metavar="EVENTS.jsonl")
     simulate.add_argument("--api", metavar="FIXTURE.json", help="scripted apiCall results")
     simulate.add_argument("--engine", choices=sorted(ENGINES), default="reference")
+    simulate.add_argument(
+        "--js", metavar="BOT.js", help="with --engine quickjs: run this bot.js (default: compile FILE)"
+    )
     simulate.add_argument("--bot-username", default=None, help="for /cmd@name addressing")
     simulate.set_defaults(handler=_simulate)
 

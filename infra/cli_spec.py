@@ -12,10 +12,10 @@ import json
 import sys
 from typing import Any
 
+from botkiln.infra.files import load_json
 from botkiln.interpreter.canonical import spec_hash
 from botkiln.interpreter.errors import UnusableInput
 from botkiln.interpreter.validation import validate_spec
-from botkiln.infra.files import load_json
 
 
 def _validate(args: argparse.Namespace) -> int:

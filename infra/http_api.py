@@ -10,7 +10,6 @@ from the spec, and never logged.
 from __future__ import annotations
 
 import json
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -66,7 +65,7 @@ class HttpApi:
                 raw = response.read(limit + 1)
         except urllib.error.HTTPError as exc:
             return {"ok": False, "error": "http", "status": exc.code}
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             return {"ok": False, "error": "timeout", "status": None}
         except (urllib.error.URLError, OSError):
             return {"ok": False, "error": "network", "status": None}

@@ -26,11 +26,7 @@ def json_equal(a: JSON, b: JSON) -> bool:
     if isinstance(a, list):
         return isinstance(b, list) and len(a) == len(b) and all(map(json_equal, a, b))
     if isinstance(a, dict):
-        return (
-            isinstance(b, dict)
-            and a.keys() == b.keys()
-            and all(json_equal(v, b[k]) for k, v in a.items())
-        )
+        return isinstance(b, dict) and a.keys() == b.keys() and all(json_equal(v, b[k]) for k, v in a.items())
     return type(a) is type(b) and a == b
 
 

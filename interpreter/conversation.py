@@ -24,9 +24,7 @@ from botkiln.interpreter.host import ApiPerformer, Engine, UpdateResult, handle_
 from botkiln.interpreter.types import State
 
 EPOCH_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z: simulated time starts here
-_SHORT_KEYS = frozenset(
-    {"text", "callback", "media", "caption", "chat", "user", "name", "lang", "wait"}
-)
+_SHORT_KEYS = frozenset({"text", "callback", "media", "caption", "chat", "user", "name", "lang", "wait"})
 
 
 def _sender(item: dict[str, Any], chat: int) -> dict[str, Any]:
@@ -95,11 +93,7 @@ class Conversation:
             message["text"] = item["text"]
         elif "media" in item:
             media = item["media"]
-            message[media] = (
-                [{"file_id": "f1", "width": 1, "height": 1}]
-                if media == "photo"
-                else {"file_id": "f1"}
-            )
+            message[media] = [{"file_id": "f1", "width": 1, "height": 1}] if media == "photo" else {"file_id": "f1"}
             if "caption" in item:
                 message["caption"] = item["caption"]
         else:

@@ -27,9 +27,4 @@ def url_allowed(url: str, patterns: Sequence[str], *, insecure_ok: bool = False)
     except ValueError:
         return False
     schemes = ("https", "http") if insecure_ok else ("https",)
-    return (
-        parts.scheme in schemes
-        and not parts.username
-        and bool(host)
-        and domain_allowed(host, patterns)
-    )
+    return parts.scheme in schemes and not parts.username and bool(host) and domain_allowed(host, patterns)

@@ -74,7 +74,8 @@ def _message(event: Event, message: dict[str, Any], bot_username: str | None) ->
         if match is not None:
             mention = match.group(2)
             if mention and bot_username and mention.lower() != bot_username.lower():
-                event.update(kind="ignored", reason="other_bot")
+                event["kind"] = "ignored"
+                event["reason"] = "other_bot"
                 return event
             event["command"] = match.group(1).lower()
             event["args"] = trim(text[match.end() :])[:MESSAGE_LIMIT]
@@ -119,9 +120,7 @@ def resolve_locale(language_code: str | None, locales: list[str], default: str) 
     return default
 
 
-def build_context(
-    event: Event, spec: dict[str, Any], *, now: int, revision: str = "reference"
-) -> Context:
+def build_context(event: Event, spec: dict[str, Any], *, now: int, revision: str = "reference") -> Context:
     """The Context the host passes with ``event`` (§3)."""
     meta = spec["meta"]
     return {

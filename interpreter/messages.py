@@ -25,9 +25,7 @@ def reply_markup(run: Run, buttons: dict[str, Any]) -> dict[str, JSON]:
     """The ``reply_markup`` parameter for a step's ``buttons`` (§11.2)."""
     if "keyboard" in buttons:
         return {
-            "keyboard": [
-                [{"text": _button_text(run, k)} for k in row] for row in buttons["keyboard"]
-            ],
+            "keyboard": [[{"text": _button_text(run, k)} for k in row] for row in buttons["keyboard"]],
             "resize_keyboard": True,
             "one_time_keyboard": bool(buttons.get("oneTime", True)),
         }
@@ -55,9 +53,7 @@ def _text_messages(run: Run, flow: str, step: str, text: str) -> list[tuple[str,
     return [("sendMessage", {"chat_id": chat, "text": chunk}) for chunk in chunks]
 
 
-def _media_messages(
-    run: Run, flow: str, step: str, media: dict[str, Any]
-) -> list[tuple[str, dict[str, JSON]]]:
+def _media_messages(run: Run, flow: str, step: str, media: dict[str, Any]) -> list[tuple[str, dict[str, JSON]]]:
     kind = media["kind"]
     method = "sendPhoto" if kind == "photo" else "sendDocument"
     params: dict[str, JSON] = {"chat_id": run.context.get("chatId"), kind: media["source"]}

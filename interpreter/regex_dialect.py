@@ -52,6 +52,9 @@ FOLD_LIMIT: Final = 0x52F
 _DFA_STATES: Final = 4096
 _CLASS_MEMO: Final = 8192
 _CHUNK: Final = 8
+_SHIFTS: Final = 48
+_SAMPLE: Final = 8
+_SHIFT_USERS: Final = 4
 
 
 class RegexInvalid(BotkilnError):
@@ -194,6 +197,39 @@ def _closures(nfa: _Nfa, bits: list[int]) -> list[int]:
     return closure
 
 
+def _shifts(follow: list[int]) -> tuple[list[tuple[int, int]], list[int], int]:
+    """Split follow masks into bulk shifts plus per-state remainders.
+
+    ``follow[p]`` is the mask reached from the CHAR state at bit ``p``. Where many
+    states reach a state ``d`` bits away, one ``(live & users) << d`` serves them
+    all. Only the lowest ``_SAMPLE`` bits of each mask are considered, which keeps
+    this linear. Returns the chosen ``(d, users)`` pairs, the remainders and the
+    mask of states with a non-empty remainder.
+    """
+    offsets: list[list[int]] = []
+    users: dict[int, int] = {}
+    for p, reach in enumerate(follow):
+        near: list[int] = []
+        while reach and len(near) < _SAMPLE:
+            low = reach & -reach
+            near.append(low.bit_length() - 1 - p)
+            reach ^= low
+        for d in near:
+            users[d] = users.get(d, 0) | 1 << p
+        offsets.append(near)
+    ranked = sorted(users.items(), key=lambda item: (-item[1].bit_count(), item[0]))
+    chosen = {d: mask for d, mask in ranked[:_SHIFTS] if mask.bit_count() >= _SHIFT_USERS}
+    rest = list(follow)
+    irregular = 0
+    for p, near in enumerate(offsets):
+        for d in near:
+            if d in chosen:
+                rest[p] &= ~(1 << (p + d))
+        if rest[p]:
+            irregular |= 1 << p
+    return list(chosen.items()), rest, irregular
+
+
 class _Dfa:
     """Memo of reached state sets (as masks) and their transitions per code-point class."""
 
@@ -226,7 +262,7 @@ class Regex:
         "_irregular",
         "_lock",
         "_match",
-        "_shift",
+        "_shifts",
         "_start",
         "pattern",
         "states",
@@ -246,14 +282,8 @@ class Regex:
             bits[s] = 1 << position
         closure = _closures(nfa, bits)
         self._start = closure[entry]
-        self._follow = [0] * (len(char_states) + 1)
-        self._shift = self._irregular = 0
-        for position, s in enumerate(char_states, start=1):
-            self._follow[position] = closure[nfa.succ[s][0]]
-            if self._follow[position] == bits[s] << 1:
-                self._shift |= bits[s]
-            else:
-                self._irregular |= bits[s]
+        follow = [0] + [closure[nfa.succ[s][0]] for s in char_states]
+        self._shifts, self._follow, self._irregular = _shifts(follow)
         edges = sorted(
             {e for s in char_states for r in nfa.sets[s] or () for e in (r[0], r[1] + 1)}
         )
@@ -319,7 +349,9 @@ class Regex:
         """
         with self._lock:
             live = dfa.masks[state] & self._accept[k]
-            nxt = (live & self._shift) << 1
+            nxt = 0
+            for offset, mask in self._shifts:
+                nxt |= (live & mask) << offset if offset > 0 else (live & mask) >> -offset
             rest = live & self._irregular
             if rest:
                 first = ((rest & -rest).bit_length() - 1) // _CHUNK
@@ -328,10 +360,8 @@ class Regex:
                 data = rest.to_bytes((rest.bit_length() + _CHUNK - 1) // _CHUNK, "little")
                 for j, byte in enumerate(data, start=first):
                     if byte:
-                        mask = chunks[j].get(byte)
-                        if mask is None:
-                            mask = self._fill(j, byte)
-                        nxt |= mask
+                        found = chunks[j].get(byte)
+                        nxt |= self._fill(j, byte) if found is None else found
             target = dfa.intern(nxt)
             dfa.rows[state][k] = target
             return target

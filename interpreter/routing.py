@@ -13,6 +13,7 @@ from botkiln.interpreter.run import Run
 from botkiln.interpreter.spec import StepView
 from botkiln.interpreter.steps import answer, send_prompt
 from botkiln.interpreter.text import contains_run, words
+from botkiln.interpreter.types import JSON
 
 
 @dataclass(frozen=True)
@@ -63,10 +64,10 @@ def _callback(run: Run) -> Start | None:
         else:
             matched, rest = data.startswith(route["prefix"]), data[len(route["prefix"]) :]
         if matched:
-            params = {"callback_query_id": run.event["callbackId"]}
+            params: dict[str, JSON] = {"callback_query_id": run.event["callbackId"]}
             if "toast" in route:
                 params["text"] = run.text(route["toast"])
-            run.send(route["flow"], "answerCallbackQuery", params)  # type: ignore[arg-type]
+            run.send(route["flow"], "answerCallbackQuery", params)
             if "var" in route:
                 run.write(route["flow"], route["var"], rest)
             run.emit("callback_matched", route=index)

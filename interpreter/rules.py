@@ -52,21 +52,22 @@ class Facts:
     insecure_ok: bool
 
 
+def _obj(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _facts(spec: dict[str, Any]) -> Facts:
-    meta = spec.get("meta") if isinstance(spec.get("meta"), dict) else {}
+    meta = _obj(spec.get("meta"))
     flows = {f["id"]: f for f in _dicts(spec.get("flows")) if isinstance(f.get("id"), str)}
-    state = spec.get("state") if isinstance(spec.get("state"), dict) else {}
-    loc = spec.get("localization") if isinstance(spec.get("localization"), dict) else {}
-    security = spec.get("security") if isinstance(spec.get("security"), dict) else {}
+    security = _obj(spec.get("security"))
     locales = meta.get("locales")
+    default = meta.get("defaultLocale")
     return Facts(
         locales=[x for x in locales if isinstance(x, str)] if isinstance(locales, list) else [],
-        default_locale=meta.get("defaultLocale")
-        if isinstance(meta.get("defaultLocale"), str)
-        else "",
+        default_locale=default if isinstance(default, str) else "",
         flows=flows,
-        vars=state.get("vars") if isinstance(state.get("vars"), dict) else {},
-        strings=loc.get("strings") if isinstance(loc.get("strings"), dict) else {},
+        vars=_obj(_obj(spec.get("state")).get("vars")),
+        strings=_obj(_obj(spec.get("localization")).get("strings")),
         domains=[d for d in security.get("allowedDomains", []) if isinstance(d, str)],
         insecure_ok=security.get("allowInsecureHttp") is True,
     )
@@ -135,10 +136,7 @@ def rule_unique_ids(spec: dict[str, Any], facts: Facts) -> Iterator[SpecError]:
     )
     for fi, flow in _indexed(spec.get("flows")):
         yield from _duplicates(
-            [
-                (("flows", fi, "steps", si, "id"), s.get("id"))
-                for si, s in _indexed(flow.get("steps"))
-            ],
+            [(("flows", fi, "steps", si, "id"), s.get("id")) for si, s in _indexed(flow.get("steps"))],
             "duplicate-step-id",
             "step id",
         )
@@ -342,9 +340,7 @@ def _check_template(facts: Facts, at: Pointer, template: str) -> Iterator[SpecEr
     for offset in stray_braces(template):
         secret = SECRET.match(template, offset)
         if secret:
-            yield _err(
-                at, "secret-not-allowed", "{{secret.*}} is only allowed in apiCall header values"
-            )
+            yield _err(at, "secret-not-allowed", "{{secret.*}} is only allowed in apiCall header values")
         else:
             yield _err(
                 at, "bad-placeholder",
@@ -435,10 +431,8 @@ def rule_variables(spec: dict[str, Any], facts: Facts) -> Iterator[SpecError]:
             else:
                 yield from _check_path(facts, (*where, "left"), path)
             if cond.get("op") != "exists" and "right" not in cond:
-                yield _err(
-                    where, "missing-right-operand", f'operator "{cond.get("op")}" needs "right"'
-                )
-    types = {"string": str, "number": (int, float), "boolean": bool}
+                yield _err(where, "missing-right-operand", f'operator "{cond.get("op")}" needs "right"')
+    types: dict[str, type | tuple[type, ...]] = {"string": str, "number": (int, float), "boolean": bool}
     for name, decl in facts.vars.items():
         if not isinstance(decl, dict) or "default" not in decl or decl.get("type") not in types:
             continue
@@ -527,9 +521,7 @@ def rule_regexes(spec: dict[str, Any], facts: Facts) -> Iterator[SpecError]:
         for low, high in (("minLength", "maxLength"), ("minimum", "maximum")):
             lo, hi = schema.get(low), schema.get(high)
             if isinstance(lo, int | float) and isinstance(hi, int | float) and lo > hi:
-                yield _err(
-                    (*at, "schema"), "impossible-schema", f"{low} {lo} is greater than {high} {hi}"
-                )
+                yield _err((*at, "schema"), "impossible-schema", f"{low} {lo} is greater than {high} {hi}")
 
 
 def _utf8_len(text: str) -> int:

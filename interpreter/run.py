@@ -30,7 +30,7 @@ MAX_ACTIONS = 30
 MAX_API_CALLS = 2
 
 
-class Halt(Exception):  # noqa: N818 - control flow, not an error
+class Halt(Exception):
     """Ends the current call; the engine returns what has been built."""
 
 
@@ -90,10 +90,8 @@ class Run:
 
     def lookup(self, path: Path) -> JSON:
         """Resolve a placeholder path (§10.2)."""
-        if path.root == "state":
-            base = self.var(path.head)
-        else:
-            base = self.context.get(path.head)  # type: ignore[misc]
+        context: dict[str, JSON] = self.context  # type: ignore[assignment]
+        base = self.var(path.head) if path.root == "state" else context.get(path.head)
         return descend(base, path.segments[1:])
 
     def text(self, key: str) -> str:

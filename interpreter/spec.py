@@ -130,10 +130,7 @@ def build_view(spec: dict[str, Any]) -> SpecView:
     state = spec.get("state", {})
     vars_ = state.get("vars", {})
     telemetry = spec.get("telemetry", {})
-    intents = [
-        (i, _intent_view(raw), raw.get("priority", 0))
-        for i, raw in enumerate(spec.get("intents", []))
-    ]
+    intents = [(i, _intent_view(raw), raw.get("priority", 0)) for i, raw in enumerate(spec.get("intents", []))]
     intents.sort(key=lambda t: (-t[2], t[0]))
     state_ttl = retention.get("stateTtlSec")
     return SpecView(
@@ -151,10 +148,7 @@ def build_view(spec: dict[str, Any]) -> SpecView:
         strings=MappingProxyType(spec["localization"]["strings"]),
         state_ttl_ms=int(state_ttl) * 1000 if state_ttl is not None else None,
         max_state_bytes=int(state.get("maxBytes", MAX_STATE_BYTES)),
-        max_response_bytes=int(
-            spec.get("security", {}).get("maxApiResponseKB", DEFAULT_API_RESPONSE_KB)
-        )
-        * 1024,
+        max_response_bytes=int(spec.get("security", {}).get("maxApiResponseKB", DEFAULT_API_RESPONSE_KB)) * 1024,
         telemetry_enabled=bool(telemetry.get("enabled", True)),
         telemetry_exclude=frozenset(telemetry.get("exclude", [])),
     )

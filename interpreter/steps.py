@@ -22,7 +22,7 @@ from botkiln.interpreter.run import MAX_API_CALLS, Run
 from botkiln.interpreter.spec import StepView
 from botkiln.interpreter.templates import render, typed_placeholder
 from botkiln.interpreter.text import trim
-from botkiln.interpreter.types import JSON, ApiResult, Pending
+from botkiln.interpreter.types import JSON, ApiRequest, ApiResult, Counters, Pending
 
 WAIT: Final = "wait"
 PENDING: Final = "pending"
@@ -52,9 +52,7 @@ def reply(run: Run, step: StepView) -> str:
 
 def send_prompt(run: Run, step: StepView) -> None:
     """Send an ``ask`` step's prompt (also used to re-send it, §6.4)."""
-    send_reply(
-        run, step.flow, step.id, text_key=step.raw["prompt"], buttons=step.raw.get("buttons")
-    )
+    send_reply(run, step.flow, step.id, text_key=step.raw["prompt"], buttons=step.raw.get("buttons"))
 
 
 def ask(run: Run, step: StepView) -> str:
@@ -180,9 +178,7 @@ def save(run: Run, step: StepView) -> str:
         expr = step.raw["set"][name]
         if isinstance(expr, dict) and "increment" in expr:
             current = run.var(name)
-            base = (
-                current if isinstance(current, int | float) and not isinstance(current, bool) else 0
-            )
+            base = current if isinstance(current, int | float) and not isinstance(current, bool) else 0
             planned.append((name, False, number(base + expr["increment"])))
         else:
             remove, value = expression_value(run, expr)
@@ -214,21 +210,18 @@ def api_call(run: Run, step: StepView) -> str:
         run.abort(step.flow, "apiCalls", limit="apiCalls")
     run.counters["apiCalls"] += 1
     raw = step.raw
-    run.pending = {
-        "flow": step.flow,
-        "step": step.id,
-        "request": {
-            "method": raw["method"],
-            "url": render(raw["url"], run.lookup, _encode_component),
-            "headers": dict(raw.get("headers", {})),
-            "body": template_value(run, raw["body"]) if "body" in raw else None,
-            "timeoutMs": int(raw.get("timeoutMs", 3000)),
-            "retries": int(raw.get("retries", 1)),
-            "backoffMs": int(raw.get("backoffMs", 200)),
-            "maxResponseBytes": run.spec.max_response_bytes,
-        },
-        "counters": dict(run.counters),  # type: ignore[typeddict-item]
+    request: ApiRequest = {
+        "method": raw["method"],
+        "url": render(raw["url"], run.lookup, _encode_component),
+        "headers": dict(raw.get("headers", {})),
+        "body": template_value(run, raw["body"]) if "body" in raw else None,
+        "timeoutMs": int(raw.get("timeoutMs", 3000)),
+        "retries": int(raw.get("retries", 1)),
+        "backoffMs": int(raw.get("backoffMs", 200)),
+        "maxResponseBytes": run.spec.max_response_bytes,
     }
+    counters: Counters = {**run.counters}
+    run.pending = {"flow": step.flow, "step": step.id, "request": request, "counters": counters}
     run.emit("api_call", flow=step.flow, step=step.id)
     return PENDING
 

@@ -13,9 +13,7 @@ BLANK = frozenset("\t\n\r ")
 """The code points a blank string consists of (§2.3)."""
 
 SEPARATORS = frozenset(
-    "\t\n\r \x0b\x0c\xa0"
-    + "".join(c for c in "!\"#$%&'()*+,-./:;<=>?@[\\]^`{|}~")
-    + "«»—–…“”„‘’¿¡·"
+    "\t\n\r \x0b\x0c\xa0" + "".join(c for c in "!\"#$%&'()*+,-./:;<=>?@[\\]^`{|}~") + "«»—–…“”„‘’¿¡·"
 )
 """Code points that separate words (§2.3); ``_`` is a word character."""
 

@@ -27,10 +27,14 @@ from botkiln.interpreter.pointers import join
 MAX_SPEC_BYTES = 512 * 1024
 
 _PATTERN_NAMES = {
-    "^(?!__)[A-Za-z_][A-Za-z0-9_]{0,63}$": "an identifier (letters, digits, _; not starting with a digit or __; at most 64)",
+    "^(?!__)[A-Za-z_][A-Za-z0-9_]{0,63}$": (
+        "an identifier (letters, digits, _; not starting with a digit or __; at most 64)"
+    ),
     "^[A-Za-z0-9_.-]{1,128}$": "a string key (letters, digits, _ . -; at most 128)",
     "^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$": 'a locale such as "en" or "pt-BR"',
-    "^((?!__)[A-Za-z_][A-Za-z0-9_]{0,63}|@(?!__)[A-Za-z_][A-Za-z0-9_]{0,63}|#end)$": 'a target: "stepId", "@flowId" or "#end"',
+    "^((?!__)[A-Za-z_][A-Za-z0-9_]{0,63}|@(?!__)[A-Za-z_][A-Za-z0-9_]{0,63}|#end)$": (
+        'a target: "stepId", "@flowId" or "#end"'
+    ),
     "^[a-z0-9_]{1,32}$": "a command name without the slash (a-z, 0-9, _; at most 32)",
     "^[a-z0-9][a-z0-9_-]{0,63}$": "a bot id (a-z, 0-9, _ and -; at most 64)",
 }
@@ -39,9 +43,7 @@ _PATTERN_NAMES = {
 @cache
 def schema() -> dict[str, Any]:
     """The BotSpec v1 JSON Schema shipped with the package."""
-    text = (
-        resources.files("botkiln.interpreter").joinpath("schema/botspec.v1.json").read_text("utf-8")
-    )
+    text = resources.files("botkiln.interpreter").joinpath("schema/botspec.v1.json").read_text("utf-8")
     loaded: dict[str, Any] = json.loads(text)
     return loaded
 
@@ -73,15 +75,17 @@ def _short(value: Any) -> str:
 
 
 def _schema_message(error: ValidationError) -> tuple[str, str | None]:
-    kind = error.validator
-    value = error.validator_value
+    kind: Any = error.validator
+    value: Any = error.validator_value
+    instance: Any = error.instance
+    schema_: Any = error.schema
     hint: str | None = None
     if kind == "required":
-        missing = [name for name in value if name not in error.instance]
+        missing = [name for name in value if name not in instance]
         return f'missing required field "{missing[0] if missing else value[0]}"', None
     if kind == "additionalProperties":
-        allowed = sorted(error.schema.get("properties", {}))
-        extra = sorted(set(error.instance) - set(allowed))
+        allowed = sorted(schema_.get("properties", {}))
+        extra = sorted(set(instance) - set(allowed))
         name = extra[0] if extra else "?"
         close = difflib.get_close_matches(name, allowed, n=1)
         if close:
@@ -91,18 +95,18 @@ def _schema_message(error: ValidationError) -> tuple[str, str | None]:
         return f'unknown field "{name}"', hint
     if kind == "type":
         expected = value if isinstance(value, str) else " or ".join(value)
-        return f"expected {expected}, found {_json_type(error.instance)}", None
+        return f"expected {expected}, found {_json_type(instance)}", None
     if kind in ("enum", "const"):
         options = value if kind == "enum" else [value]
         return (
-            f"{_short(error.instance)} is not allowed here; expected one of {', '.join(map(_short, options))}",
+            f"{_short(instance)} is not allowed here; expected one of {', '.join(map(_short, options))}",
             None,
         )
     if kind == "pattern":
         what = _PATTERN_NAMES.get(value, f"the pattern {value}")
-        return f"{_short(error.instance)} is not {what}", None
+        return f"{_short(instance)} is not {what}", None
     if kind in ("oneOf", "anyOf"):
-        return f"{_short(error.instance)} does not match any allowed form", None
+        return f"{_short(instance)} does not match any allowed form", None
     return error.message, None
 
 
@@ -136,7 +140,9 @@ def _schema_errors(spec: Any) -> Iterator[SpecError]:
         message, hint = _schema_message(error)
         pointer = join(*error.absolute_path)
         if error.validator == "additionalProperties":
-            extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+            instance: Any = error.instance
+            schema_: Any = error.schema
+            extra = sorted(set(instance) - set(schema_.get("properties", {})))
             if extra:
                 pointer = join(*error.absolute_path, extra[0])
         yield SpecError(pointer, "schema-" + _kebab(str(error.validator)), message, hint)

@@ -19,30 +19,55 @@ LOCALES = ["en", "ru", "de"]
 PATTERNS = ["[a-z]+", "\\d{1,3}", "(ab|c)*", "[^@\\s]+@[^@\\s]+\\.[a-z]{2,}", "[А-Яа-яЁё ]+", ".{2,5}", "x?y+z*"]
 API = "https://api.example.com"
 
-texts = st.sampled_from(["Hi", "Ok {{state.v0}}", "{{context.firstName}}: {{state.v1}}", "Σ {{ state.v2 }} İ", "😀" * 3, "{{state.v3.k}}/{{state.v4.0}}", "line\n" * 3, ""])
+texts = st.sampled_from(
+    [
+        "Hi",
+        "Ok {{state.v0}}",
+        "{{context.firstName}}: {{state.v1}}",
+        "Σ {{ state.v2 }} İ",
+        "😀" * 3,
+        "{{state.v3.k}}/{{state.v4.0}}",
+        "line\n" * 3,
+        "",
+    ]
+)
 
 values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**60), 2**60) | st.floats(allow_nan=False, allow_infinity=False, width=64) | st.sampled_from(WORDS),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["k", "0", "é", "__proto__", "constructor"]), inner, max_size=3),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**60), 2**60)
+    | st.floats(allow_nan=False, allow_infinity=False, width=64)
+    | st.sampled_from(WORDS),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(["k", "0", "é", "__proto__", "constructor"]), inner, max_size=3)
+    ),
     max_leaves=6,
 )
 
 
 def _paths() -> st.SearchStrategy[str]:
-    return st.sampled_from([f"state.{v}" for v in VARS] + ["state.v3.k", "state.v4.0", "context.locale", "context.firstName", "context.chatId"])
+    return st.sampled_from(
+        [f"state.{v}" for v in VARS]
+        + ["state.v3.k", "state.v4.0", "context.locale", "context.firstName", "context.chatId"]
+    )
 
 
 conditions = st.recursive(
     st.booleans()
     | st.builds(
-        lambda left, op, right: {"left": left, "op": op, "right": right} if op != "exists" else {"left": left, "op": op},
+        lambda left, op, right: (
+            {"left": left, "op": op, "right": right} if op != "exists" else {"left": left, "op": op}
+        ),
         _paths(),
         st.sampled_from(["eq", "ne", "lt", "le", "gt", "ge", "in", "contains", "exists"]),
         st.sampled_from([1, 2.5, "yes", "price", None, True, ["yes", 1], "en"]),
     ),
-    lambda inner: st.builds(lambda c: {"all": c}, st.lists(inner, max_size=3))
-    | st.builds(lambda c: {"any": c}, st.lists(inner, max_size=3))
-    | st.builds(lambda c: {"not": c}, inner),
+    lambda inner: (
+        st.builds(lambda c: {"all": c}, st.lists(inner, max_size=3))
+        | st.builds(lambda c: {"any": c}, st.lists(inner, max_size=3))
+        | st.builds(lambda c: {"not": c}, inner)
+    ),
     max_leaves=5,
 )
 
@@ -54,7 +79,10 @@ def buttons(draw: st.DrawFn) -> dict[str, Any]:
         return {"remove": True}
     keys = st.sampled_from([f"s{i}" for i in range(8)])
     if kind == "keyboard":
-        return {"keyboard": draw(st.lists(st.lists(keys, min_size=1, max_size=3), min_size=1, max_size=2)), "oneTime": draw(st.booleans())}
+        return {
+            "keyboard": draw(st.lists(st.lists(keys, min_size=1, max_size=3), min_size=1, max_size=2)),
+            "oneTime": draw(st.booleans()),
+        }
     button = st.builds(lambda k, d: {"text": k, "data": d}, keys, st.sampled_from(DATA))
     return {"inline": draw(st.lists(st.lists(button, min_size=1, max_size=3), min_size=1, max_size=2))}
 
@@ -70,7 +98,10 @@ def steps(draw: st.DrawFn, flow_ids: list[str], count: int) -> list[dict[str, An
         step: dict[str, Any] = {"id": step_id, "type": kind}
         if kind == "reply":
             if draw(st.booleans()):
-                step["media"] = {"kind": draw(st.sampled_from(["photo", "document"])), "source": "https://cdn.example.com/m.png"}
+                step["media"] = {
+                    "kind": draw(st.sampled_from(["photo", "document"])),
+                    "source": "https://cdn.example.com/m.png",
+                }
                 if draw(st.booleans()):
                     step["media"]["caption"] = draw(keys)
             if "media" not in step or draw(st.booleans()):
@@ -87,13 +118,17 @@ def steps(draw: st.DrawFn, flow_ids: list[str], count: int) -> list[dict[str, An
                 step["regex"] = draw(st.sampled_from(PATTERNS))
                 step["ignoreCase"] = draw(st.booleans())
             else:
-                step["schema"] = draw(st.sampled_from([
-                    {"type": "string", "minLength": 1, "maxLength": 6},
-                    {"type": "string", "enum": ["yes", "no", "price"]},
-                    {"type": "integer", "minimum": 0, "maximum": 100},
-                    {"type": "number", "enum": [42, -7.5]},
-                    {"type": "string", "pattern": "[a-z]+"},
-                ]))
+                step["schema"] = draw(
+                    st.sampled_from(
+                        [
+                            {"type": "string", "minLength": 1, "maxLength": 6},
+                            {"type": "string", "enum": ["yes", "no", "price"]},
+                            {"type": "integer", "minimum": 0, "maximum": 100},
+                            {"type": "number", "enum": [42, -7.5]},
+                            {"type": "string", "pattern": "[a-z]+"},
+                        ]
+                    )
+                )
             step["onFail"] = draw(targets)
             if draw(st.booleans()):
                 step["error"] = draw(keys)
@@ -106,12 +141,19 @@ def steps(draw: st.DrawFn, flow_ids: list[str], count: int) -> list[dict[str, An
             )
             step["set"] = draw(st.dictionaries(st.sampled_from(VARS), exprs, min_size=1, max_size=3))
         elif kind == "apiCall":
-            step.update(method=draw(st.sampled_from(["GET", "POST"])), url=draw(st.sampled_from([f"{API}/a", f"{API}/q?x={{{{state.v0}}}}&l={{{{context.locale}}}}"])))
+            step.update(
+                method=draw(st.sampled_from(["GET", "POST"])),
+                url=draw(st.sampled_from([f"{API}/a", f"{API}/q?x={{{{state.v0}}}}&l={{{{context.locale}}}}"])),
+            )
             if step["method"] == "POST":
                 step["body"] = {"v": "{{state.v1}}", "t": "id-{{state.v2}}", "n": [1, "{{context.chatId}}"]}
                 step["headers"] = {"Authorization": "Bearer {{secret.TOKEN}}"}
             if draw(st.booleans()):
-                step["map"] = draw(st.dictionaries(st.sampled_from(VARS), st.sampled_from(["", "/id", "/items/0", "/a~1b", "/missing"]), max_size=2))
+                step["map"] = draw(
+                    st.dictionaries(
+                        st.sampled_from(VARS), st.sampled_from(["", "/id", "/items/0", "/a~1b", "/missing"]), max_size=2
+                    )
+                )
             if draw(st.booleans()):
                 step["onError"] = draw(targets)
         else:
@@ -133,9 +175,16 @@ def specs(draw: st.DrawFn) -> dict[str, Any]:
     flow_ids = [f"f{i}" for i in range(draw(st.integers(1, 3)))]
     flows = [{"id": f, "steps": draw(steps(flow_ids, draw(st.integers(1, 6))))} for f in flow_ids]
     flow = st.sampled_from(flow_ids)
-    strings = {f"s{i}": {loc: draw(texts) or "·" for loc in locales if loc == locales[0] or draw(st.booleans())} for i in range(8)}
+    strings = {
+        f"s{i}": {loc: draw(texts) or "·" for loc in locales if loc == locales[0] or draw(st.booleans())}
+        for i in range(8)
+    }
     declared = {
-        v: {"type": "json", **({"pii": True} if draw(st.booleans()) else {}), **({"ttlSec": draw(st.sampled_from([1, 5, 30]))} if draw(st.integers(0, 4)) == 0 else {})}
+        v: {
+            "type": "json",
+            **({"pii": True} if draw(st.booleans()) else {}),
+            **({"ttlSec": draw(st.sampled_from([1, 5, 30]))} if draw(st.integers(0, 4)) == 0 else {}),
+        }
         for v in VARS
     }
     spec: dict[str, Any] = {
@@ -143,11 +192,29 @@ def specs(draw: st.DrawFn) -> dict[str, Any]:
         "meta": {"botId": "fuzz", "name": "Fuzz", "locales": locales, "defaultLocale": locales[0]},
         "commands": [{"command": "start", "flow": flow_ids[0]}, {"command": "c1", "flow": draw(flow), "argsVar": "v1"}],
         "intents": [
-            {"id": f"i{i}", "flow": draw(flow), "priority": draw(st.integers(-1, 2)), "cooldownSec": draw(st.sampled_from([0, 2])),
-             "keywords": {locales[0]: draw(st.lists(st.sampled_from(WORDS[:9] + ["how much"]), min_size=1, max_size=3))}}
+            {
+                "id": f"i{i}",
+                "flow": draw(flow),
+                "priority": draw(st.integers(-1, 2)),
+                "cooldownSec": draw(st.sampled_from([0, 2])),
+                "keywords": {
+                    locales[0]: draw(st.lists(st.sampled_from([*WORDS[:9], "how much"]), min_size=1, max_size=3))
+                },
+            }
             for i in range(draw(st.integers(0, 3)))
         ],
-        "callbacks": draw(st.lists(st.sampled_from([{"data": "yes", "flow": flow_ids[0], "toast": "s0"}, {"prefix": "item:", "flow": flow_ids[-1], "var": "v2"}]), max_size=2, unique_by=lambda c: str(c))),
+        "callbacks": draw(
+            st.lists(
+                st.sampled_from(
+                    [
+                        {"data": "yes", "flow": flow_ids[0], "toast": "s0"},
+                        {"prefix": "item:", "flow": flow_ids[-1], "var": "v2"},
+                    ]
+                ),
+                max_size=2,
+                unique_by=lambda c: str(c),
+            )
+        ),
         "flows": flows,
         "state": {"vars": declared, "maxBytes": draw(st.sampled_from([256, 2048, 65536]))},
         "localization": {"strings": strings},
@@ -162,7 +229,26 @@ def specs(draw: st.DrawFn) -> dict[str, Any]:
 
 
 events = st.one_of(
-    st.builds(lambda t: {"text": t}, st.sampled_from(["/start", "/c1 promo 🙂", "/C1@fuzz_bot x", "/unknown", "how much", "PRICE please", "да", "42", "-7.5", "yes", "a@b.co", "абв", "x" * 5000])),
+    st.builds(
+        lambda t: {"text": t},
+        st.sampled_from(
+            [
+                "/start",
+                "/c1 promo 🙂",
+                "/C1@fuzz_bot x",
+                "/unknown",
+                "how much",
+                "PRICE please",
+                "да",
+                "42",
+                "-7.5",
+                "yes",
+                "a@b.co",
+                "абв",
+                "x" * 5000,
+            ]
+        ),
+    ),
     st.builds(lambda t: {"text": t}, st.text(max_size=12)),
     st.builds(lambda d: {"callback": d}, st.sampled_from(DATA)),
     st.just({"media": "sticker"}),
@@ -170,18 +256,22 @@ events = st.one_of(
 ).flatmap(
     lambda e: st.builds(
         lambda chat, wait, lang: {**e, "chat": chat, "wait": wait, "lang": lang},
-        st.sampled_from([1, 2, -100]), st.sampled_from([0, 0, 0, 3, 61]), st.sampled_from(["en", "ru", "pt-BR"]),
+        st.sampled_from([1, 2, -100]),
+        st.sampled_from([0, 0, 0, 3, 61]),
+        st.sampled_from(["en", "ru", "pt-BR"]),
     )
 )
 
-api_results = st.sampled_from([
-    {"status": 200, "body": {"id": "A-1", "items": [{"n": 1}], "a/b": True}},
-    {"status": 201, "body": [1, 2]},
-    {"status": 200, "body": "plain"},
-    {"status": 503},
-    {"error": "timeout"},
-    {"error": "not_json", "status": 200},
-])
+api_results = st.sampled_from(
+    [
+        {"status": 200, "body": {"id": "A-1", "items": [{"n": 1}], "a/b": True}},
+        {"status": 201, "body": [1, 2]},
+        {"status": 200, "body": "plain"},
+        {"status": 503},
+        {"error": "timeout"},
+        {"error": "not_json", "status": 200},
+    ]
+)
 
 
 @st.composite

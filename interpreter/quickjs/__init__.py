@@ -14,12 +14,14 @@ from .errors import (
     SandboxTimeout,
 )
 from .pool import PoolStats, SandboxPool
+from .engine import QuickJsEngine
 from .sandbox import Sandbox, SandboxLimits
 
 __all__ = [
     "BotCodeError",
     "BotOutputError",
     "PoolStats",
+    "QuickJsEngine",
     "Sandbox",
     "SandboxError",
     "SandboxLimits",

@@ -184,6 +184,7 @@ ONE_PER_RULE = [
     ("nondeterminism", in_step("return Math.random();"), 2, 15),
     ("nondeterminism", in_step("return performance;"), 2, 10),
     ("nondeterminism", in_step("return RegExp.lastMatch;"), 2, 17),
+    ("nondeterminism", in_step('return input.a.localeCompare("b");'), 2, 18),
     ("low-level-api", in_step("return typeof WebAssembly;"), 2, 17),
     ("host-api", in_step("console.log(input);"), 2, 3),
     ("host-api", in_step('return fetch("x");'), 2, 10),
@@ -206,14 +207,17 @@ ONE_PER_RULE = [
     ("builtin-mutation", in_step("undefined = 1;"), 2, 3),
     ("top-level-mutation", "let count = 0;\n" + in_step("count += 1;"), 3, 3),
     ("top-level-mutation", "const SEEN = {};\n" + in_step("SEEN[input.id] = true;"), 3, 3),
+    ("top-level-mutation", "const CACHE = new Map();\n" + in_step("CACHE.set(input, 1);"), 3, 3),
+    ("top-level-mutation", "const LOG = [];\n" + in_step("LOG.push(input);"), 3, 3),
+    ("top-level-mutation", "const T = { a: [] };\n" + in_step("T.a.sort();"), 3, 3),
+    ("top-level-mutation", "const T = {};\n" + in_step("Object.assign(T, input);"), 3, 17),
+    ("builtin-mutation", in_step("Object.assign(Math.max, input);"), 2, 17),
     ("url-not-allowed", in_step('return "see https://evil.example/x";'), 2, 15),
 ]
 
 
 @pytest.mark.parametrize(("rule", "source", "line", "column"), ONE_PER_RULE)
-def test_each_rule_reports_its_id_at_the_offending_place(
-    rule: str, source: str, line: int, column: int
-) -> None:
+def test_each_rule_reports_its_id_at_the_offending_place(rule: str, source: str, line: int, column: int) -> None:
     assert found(source) == [(rule, line, column)]
 
 
@@ -243,7 +247,7 @@ def test_every_rule_has_a_hostile_case_and_a_documentation_anchor() -> None:
     docs = DOCS.read_text(encoding="utf-8")
     for rule in RULES:
         assert f"### `{rule}`" in docs, rule
-    assert f"`AST_RULES_VERSION = \"{AST_RULES_VERSION}\"`" in docs
+    assert f'`AST_RULES_VERSION = "{AST_RULES_VERSION}"`' in docs
 
 
 def test_rules_version_is_a_string() -> None:
@@ -259,6 +263,13 @@ BYPASSES = [
     ("arrow constructor", "return (() => {}).constructor;", "constructor-access"),
     ("concatenated key", 'return input["con" + "structor"];', "constructor-access"),
     ("template key", "return input[`constructor`];", "constructor-access"),
+    ("template of constants", 'return input[`con${"struct"}or`];', "constructor-access"),
+    ("destructured parameter", "const f = ({ constructor }) => constructor;", "constructor-access"),
+    ("destructured catch", "try {} catch ({ constructor }) {}", "constructor-access"),
+    ("getter this", "return { get x() { return this; } };", "this-expression"),
+    ("optional eval call", 'return eval?.("1");', "dynamic-code"),
+    ("builtins enumerated", "return Object.getOwnPropertyNames(Object);", "builtin-as-value"),
+    ("locale-dependent number", "return (1234.5).toLocaleString();", "nondeterminism"),
     ("unicode escape in name", "return input.\\u0063onstructor;", "constructor-access"),
     ("destructured constructor", "const { constructor: F } = () => 0;", "constructor-access"),
     ("computed destructuring", 'const { ["constructor"]: F } = input;', "constructor-access"),
@@ -317,9 +328,7 @@ BYPASSES = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("body", "rule"), [case[1:] for case in BYPASSES], ids=[case[0] for case in BYPASSES]
-)
+@pytest.mark.parametrize(("body", "rule"), [case[1:] for case in BYPASSES], ids=[case[0] for case in BYPASSES])
 def test_bypass_attempts_are_caught(body: str, rule: str) -> None:
     rules = {r for r, _, _ in found(in_step(body), allowed_domains=["api.example.com"])}
     assert rule in rules
@@ -346,20 +355,15 @@ def test_a_realistic_bot_passes_with_its_api_domain_allowed() -> None:
 
 def test_the_same_bot_without_its_domain_names_the_host() -> None:
     report = check_source(CLEAN_BOT)
-    assert [(v.rule, v.line, v.column) for v in report.violations] == [
-        ("url-not-allowed", 10, 19)
-    ]
+    assert [(v.rule, v.line, v.column) for v in report.violations] == [("url-not-allowed", 10, 19)]
     assert report.violations[0].message == (
-        "URL host `api.example.com` is not in the domain allow-list "
-        "(security.allowedDomains of the spec)"
+        "URL host `api.example.com` is not in the domain allow-list (security.allowedDomains of the spec)"
     )
 
 
 def test_the_clean_bot_really_runs_in_the_sandbox() -> None:
     sandbox = Sandbox(CLEAN_BOT)
-    output = sandbox.call_obj(
-        {"event": {"kind": "command", "command": "start", "chatId": 7}, "state": {}}
-    )
+    output = sandbox.call_obj({"event": {"kind": "command", "command": "start", "chatId": 7}, "state": {}})
     assert output["actions"] == [
         {"method": "sendMessage", "params": {"chat_id": 7, "text": "Hi !"}},
         {"method": "sendMessage", "params": {"chat_id": 7, "text": "Your name?"}},
@@ -408,10 +412,26 @@ def test_domain_patterns_exact_and_wildcard(pattern: str, host: str, allowed: bo
         'return { "b c": 1, "https://api.example.com/": 2 };',
         'return "see //notes, a//b.c";',
         "const make = () => ({}); make().x = 1; return 0;",
+        "const list = [3, 1]; list.sort(); list.push(2); return Object.keys(input).sort();",
+        "const seen = new Set(); seen.add(input.id); return Object.freeze({ a: 1 });",
+        'return input[`k${input.n}`] ?? input["a" + 1e21] ?? input[1 + 2];',
     ],
 )
 def test_ordinary_code_is_allowed(body: str) -> None:
     assert found(in_step(body), allowed_domains=["api.example.com"]) == []
+
+
+def test_keys_computed_at_run_time_are_the_documented_residual_risk() -> None:
+    # docs/ast-policy.md "Residual risks" 1: the sandbox's disabled constructors cover these.
+    body = 'const k = ["con", "structor"].join(""); return (() => 0)[k];'
+    assert found(in_step(body)) == []
+
+
+def test_calls_on_unknown_names_report_the_name_once() -> None:
+    assert found(in_step("LOG.push(input);", "Object.assign(T, input);")) == [
+        ("unknown-global", 2, 3),
+        ("unknown-global", 3, 17),
+    ]
 
 
 def test_a_function_may_shadow_a_forbidden_name_locally() -> None:
@@ -420,7 +440,9 @@ def test_a_function_may_shadow_a_forbidden_name_locally() -> None:
 
 
 def test_a_function_may_change_its_own_bindings_and_top_level_code_may_build_tables() -> None:
-    source = "const DOUBLE = [1, 2].map((n) => n * 2);\n" + in_step("let total = 0;", "for (const n of DOUBLE) { total += n; }", "return total;")
+    source = "const DOUBLE = [1, 2].map((n) => n * 2);\n" + in_step(
+        "let total = 0;", "for (const n of DOUBLE) { total += n; }", "return total;"
+    )
     assert found(source) == []
 
 

@@ -18,7 +18,9 @@ def _reply(id_: str, key: str, **extra: Any) -> dict[str, Any]:
 
 
 def test_start_command_runs_the_flow_and_completes_it() -> None:
-    spec = spec_with([{"id": "main", "steps": [_reply("a", "hi"), _reply("b", "there")]}], {"hi": "Hi", "there": "There"})
+    spec = spec_with(
+        [{"id": "main", "steps": [_reply("a", "hi"), _reply("b", "there")]}], {"hi": "Hi", "there": "There"}
+    )
     [result] = talk(spec, [{"text": "/start"}])
     assert texts(result) == ["Hi", "There"]
     assert types(result) == ["command", "flow_started", "step_completed", "step_completed", "flow_completed"]
@@ -26,14 +28,21 @@ def test_start_command_runs_the_flow_and_completes_it() -> None:
 
 
 def test_command_args_go_to_args_var_and_mentions_of_other_bots_are_ignored() -> None:
-    spec = spec_with([{"id": "main", "steps": [_reply("a", "hi")]}], {"hi": "ref={{state.ref}}"}, vars={"ref": {"type": "string"}})
+    spec = spec_with(
+        [{"id": "main", "steps": [_reply("a", "hi")]}], {"hi": "ref={{state.ref}}"}, vars={"ref": {"type": "string"}}
+    )
     spec["commands"][0]["argsVar"] = "ref"
     spec_obj = Interpreter(spec)
-    update = {"update_id": 1, "message": {"message_id": 1, "chat": {"id": 5, "type": "group"}, "text": "/START@Shop_Bot   promo 1 "}}
+    update = {
+        "update_id": 1,
+        "message": {"message_id": 1, "chat": {"id": 5, "type": "group"}, "text": "/START@Shop_Bot   promo 1 "},
+    }
     event = normalize_update(update, bot_username="shop_bot")
     out = spec_obj.step({"event": event, "state": None, "context": build_context(event, spec, now=1)})
     assert out["actions"][0]["params"]["text"] == "ref=promo 1"
-    other = normalize_update({**update, "message": {**update["message"], "text": "/start@other_bot"}}, bot_username="shop_bot")
+    other = normalize_update(
+        {**update, "message": {**update["message"], "text": "/start@other_bot"}}, bot_username="shop_bot"
+    )
     assert other["kind"] == "ignored" and other["reason"] == "other_bot"
 
 
@@ -45,14 +54,20 @@ def test_ask_waits_then_takes_the_answer_and_continues() -> None:
     )
     first, second = talk(spec, [{"text": "/start"}, {"text": "Ann"}])
     assert texts(first) == ["Name?"]
-    assert first.state is not None and first.state["cursor"] == {"flow": "main", "step": "q", "since": first.state["updatedAt"]}
+    assert first.state is not None and first.state["cursor"] == {
+        "flow": "main",
+        "step": "q",
+        "since": first.state["updatedAt"],
+    }
     assert texts(second) == ["Hello Ann!"]
     assert types(second) == ["answer_received", "step_completed", "step_completed", "flow_completed"]
 
 
 def test_a_sticker_while_asking_resends_the_prompt_and_keeps_waiting() -> None:
     spec = spec_with(
-        [{"id": "main", "steps": [{"id": "q", "type": "ask", "var": "name", "prompt": "q"}]}], {"q": "Name?"}, vars={"name": {}}
+        [{"id": "main", "steps": [{"id": "q", "type": "ask", "var": "name", "prompt": "q"}]}],
+        {"q": "Name?"},
+        vars={"name": {}},
     )
     _, result = talk(spec, [{"text": "/start"}, {"media": "sticker"}])
     assert texts(result) == ["Name?"]
@@ -62,7 +77,9 @@ def test_a_sticker_while_asking_resends_the_prompt_and_keeps_waiting() -> None:
 
 def test_a_command_during_an_ask_abandons_it() -> None:
     spec = spec_with(
-        [{"id": "main", "steps": [{"id": "q", "type": "ask", "var": "name", "prompt": "q"}]}], {"q": "Name?"}, vars={"name": {}}
+        [{"id": "main", "steps": [{"id": "q", "type": "ask", "var": "name", "prompt": "q"}]}],
+        {"q": "Name?"},
+        vars={"name": {}},
     )
     _, result = talk(spec, [{"text": "/start"}, {"text": "/start"}])
     assert types(result) == ["command", "flow_abandoned", "flow_started", "awaiting_answer"]
@@ -75,7 +92,13 @@ def test_validate_converts_numbers_and_routes_failures_back_to_the_ask() -> None
                 "id": "main",
                 "steps": [
                     {"id": "q", "type": "ask", "var": "age", "prompt": "q"},
-                    {"id": "v", "type": "validate", "var": "age", "schema": {"type": "integer", "minimum": 18}, "error": "bad"},
+                    {
+                        "id": "v",
+                        "type": "validate",
+                        "var": "age",
+                        "schema": {"type": "integer", "minimum": 18},
+                        "error": "bad",
+                    },
                     _reply("ok", "ok"),
                 ],
             }
@@ -83,7 +106,15 @@ def test_validate_converts_numbers_and_routes_failures_back_to_the_ask() -> None
         {"q": "Age?", "bad": "A whole number from 18, please.", "ok": "Age {{state.age}}"},
         vars={"age": {"type": "number"}},
     )
-    _, bad, worse, good = talk(spec, [{"text": "/start"}, {"text": "12"}, {"text": "18.5"}, {"text": " 042 "}, ])
+    _, bad, worse, good = talk(
+        spec,
+        [
+            {"text": "/start"},
+            {"text": "12"},
+            {"text": "18.5"},
+            {"text": " 042 "},
+        ],
+    )
     assert texts(bad) == ["A whole number from 18, please.", "Age?"]
     assert "validation_failed" in types(bad)
     assert bad.state is not None and "age" not in bad.state["vars"]
@@ -93,7 +124,15 @@ def test_validate_converts_numbers_and_routes_failures_back_to_the_ask() -> None
 
 def test_validated_number_is_stored_as_a_number() -> None:
     spec = spec_with(
-        [{"id": "main", "steps": [{"id": "q", "type": "ask", "var": "n", "prompt": "q"}, {"id": "v", "type": "validate", "var": "n", "schema": {"type": "number", "maximum": 10}}]}],
+        [
+            {
+                "id": "main",
+                "steps": [
+                    {"id": "q", "type": "ask", "var": "n", "prompt": "q"},
+                    {"id": "v", "type": "validate", "var": "n", "schema": {"type": "number", "maximum": 10}},
+                ],
+            }
+        ],
         {"q": "N?"},
         vars={"n": {"type": "number"}},
     )
@@ -103,11 +142,25 @@ def test_validated_number_is_stored_as_a_number() -> None:
 
 def test_save_evaluates_against_the_old_state_and_keeps_typed_templates() -> None:
     spec = spec_with(
-        [{"id": "main", "steps": [
-            {"id": "s1", "type": "save", "set": {"a": 1, "b": {"value": {"k": [1, 2]}}}},
-            {"id": "s2", "type": "save", "set": {"a": {"increment": 2.5}, "c": "{{state.a}}", "d": "a={{state.a}}", "b": {"unset": True}}},
-            _reply("r", "r"),
-        ]}],
+        [
+            {
+                "id": "main",
+                "steps": [
+                    {"id": "s1", "type": "save", "set": {"a": 1, "b": {"value": {"k": [1, 2]}}}},
+                    {
+                        "id": "s2",
+                        "type": "save",
+                        "set": {
+                            "a": {"increment": 2.5},
+                            "c": "{{state.a}}",
+                            "d": "a={{state.a}}",
+                            "b": {"unset": True},
+                        },
+                    },
+                    _reply("r", "r"),
+                ],
+            }
+        ],
         {"r": "{{state.a}}|{{state.c}}|{{state.d}}|{{state.b}}"},
         vars={"a": {}, "b": {}, "c": {}, "d": {}},
     )
@@ -118,12 +171,30 @@ def test_save_evaluates_against_the_old_state_and_keeps_typed_templates() -> Non
 
 
 def test_goto_conditions_choose_branches() -> None:
-    flows = [{"id": "main", "steps": [
-        {"id": "s", "type": "save", "set": {"n": 5, "tags": {"value": ["vip", "new"]}}},
-        {"id": "g", "type": "goto", "when": {"all": [{"left": "state.n", "op": "ge", "right": 5}, {"left": "state.tags", "op": "contains", "right": "vip"}, {"not": {"left": "state.missing", "op": "exists"}}]}, "next": "yes", "elseNext": "no"},
-        _reply("no", "no", next="#end"),
-        _reply("yes", "yes", next="@other"),
-    ]}, {"id": "other", "steps": [_reply("o", "o")]}]
+    flows = [
+        {
+            "id": "main",
+            "steps": [
+                {"id": "s", "type": "save", "set": {"n": 5, "tags": {"value": ["vip", "new"]}}},
+                {
+                    "id": "g",
+                    "type": "goto",
+                    "when": {
+                        "all": [
+                            {"left": "state.n", "op": "ge", "right": 5},
+                            {"left": "state.tags", "op": "contains", "right": "vip"},
+                            {"not": {"left": "state.missing", "op": "exists"}},
+                        ]
+                    },
+                    "next": "yes",
+                    "elseNext": "no",
+                },
+                _reply("no", "no", next="#end"),
+                _reply("yes", "yes", next="@other"),
+            ],
+        },
+        {"id": "other", "steps": [_reply("o", "o")]},
+    ]
     spec = spec_with(flows, {"no": "no", "yes": "yes", "o": "other"}, vars={"n": {}, "tags": {}, "missing": {}})
     [result] = talk(spec, [{"text": "/start"}])
     assert texts(result) == ["yes", "other"]
@@ -134,7 +205,10 @@ def test_goto_conditions_choose_branches() -> None:
 def test_transition_limit_aborts_an_endless_loop() -> None:
     spec = spec_with([{"id": "main", "steps": [{"id": "g", "type": "goto", "next": "g"}]}], {})
     [result] = talk(spec, [{"text": "/start"}])
-    assert result.events[-2:] == [{"type": "limit_reached", "limit": "transitions"}, {"type": "flow_aborted", "flow": "main", "reason": "transitions"}]
+    assert result.events[-2:] == [
+        {"type": "limit_reached", "limit": "transitions"},
+        {"type": "flow_aborted", "flow": "main", "reason": "transitions"},
+    ]
     assert sum(1 for e in result.events if e["type"] == "step_completed") == 0
 
 
@@ -146,11 +220,28 @@ def test_action_limit_stops_at_thirty_messages() -> None:
 
 
 def test_api_call_pends_then_maps_the_result() -> None:
-    flows = [{"id": "main", "steps": [
-        {"id": "c", "type": "apiCall", "method": "POST", "url": "https://api.example.com/v1/items?q={{state.q}}", "body": {"q": "{{state.q}}", "n": "{{state.n}}", "s": "n={{state.n}}"}, "map": {"id": "/item/id", "gone": "/nope"}},
-        _reply("r", "r"),
-    ]}]
-    spec = spec_with(flows, {"r": "id {{state.id}}"}, vars={"q": {}, "n": {}, "id": {}, "gone": {}}, security={"allowedDomains": ["api.example.com"]})
+    flows = [
+        {
+            "id": "main",
+            "steps": [
+                {
+                    "id": "c",
+                    "type": "apiCall",
+                    "method": "POST",
+                    "url": "https://api.example.com/v1/items?q={{state.q}}",
+                    "body": {"q": "{{state.q}}", "n": "{{state.n}}", "s": "n={{state.n}}"},
+                    "map": {"id": "/item/id", "gone": "/nope"},
+                },
+                _reply("r", "r"),
+            ],
+        }
+    ]
+    spec = spec_with(
+        flows,
+        {"r": "id {{state.id}}"},
+        vars={"q": {}, "n": {}, "id": {}, "gone": {}},
+        security={"allowedDomains": ["api.example.com"]},
+    )
     spec["flows"][0]["steps"].insert(0, {"id": "s", "type": "save", "set": {"q": "a b&c/é", "n": 7}})
     api = {"POST https://api.example.com/v1/items*": {"status": 201, "body": {"item": {"id": "X1"}}}}
     [result] = talk(spec, [{"text": "/start"}], api)
@@ -182,19 +273,43 @@ def test_third_api_call_in_one_update_hits_the_limit() -> None:
     spec = spec_with(flows, {}, security={"allowedDomains": ["api.example.com"]})
     [result] = talk(spec, [{"text": "/start"}], {"GET https://api.example.com/x": {"status": 200, "body": {}}})
     assert len(result.requests) == 2
-    assert result.events[-2:] == [{"type": "limit_reached", "limit": "apiCalls"}, {"type": "flow_aborted", "flow": "main", "reason": "apiCalls"}]
+    assert result.events[-2:] == [
+        {"type": "limit_reached", "limit": "apiCalls"},
+        {"type": "flow_aborted", "flow": "main", "reason": "apiCalls"},
+    ]
 
 
 def test_callbacks_are_always_answered_and_routed() -> None:
     flows = [
-        {"id": "main", "steps": [{"id": "q", "type": "ask", "var": "pick", "prompt": "q", "buttons": {"inline": [[{"text": "a", "data": "A"}], [{"text": "h", "data": "help"}]]}}, _reply("r", "r")]},
+        {
+            "id": "main",
+            "steps": [
+                {
+                    "id": "q",
+                    "type": "ask",
+                    "var": "pick",
+                    "prompt": "q",
+                    "buttons": {"inline": [[{"text": "a", "data": "A"}], [{"text": "h", "data": "help"}]]},
+                },
+                _reply("r", "r"),
+            ],
+        },
         {"id": "help", "steps": [_reply("h", "h")]},
         {"id": "item", "steps": [_reply("i", "i")]},
     ]
-    spec = spec_with(flows, {"q": "Pick", "a": "A", "h": "Help!", "r": "You picked {{state.pick}}", "i": "Item {{state.item}}", "t": "ok"}, vars={"pick": {}, "item": {}},
-                     callbacks=[{"data": "help", "flow": "help", "toast": "t"}, {"prefix": "item:", "flow": "item", "var": "item"}])
-    start, picked, helped, item, stale = talk(spec, [{"text": "/start"}, {"callback": "A"}, {"callback": "help"}, {"callback": "item:42"}, {"callback": "zzz"}])
-    assert start.actions[0]["params"]["reply_markup"] == {"inline_keyboard": [[{"text": "A", "callback_data": "A"}], [{"text": "Help!", "callback_data": "help"}]]}
+    spec = spec_with(
+        flows,
+        {"q": "Pick", "a": "A", "h": "Help!", "r": "You picked {{state.pick}}", "i": "Item {{state.item}}", "t": "ok"},
+        vars={"pick": {}, "item": {}},
+        callbacks=[{"data": "help", "flow": "help", "toast": "t"}, {"prefix": "item:", "flow": "item", "var": "item"}],
+    )
+    start, picked, helped, item, stale = talk(
+        spec,
+        [{"text": "/start"}, {"callback": "A"}, {"callback": "help"}, {"callback": "item:42"}, {"callback": "zzz"}],
+    )
+    assert start.actions[0]["params"]["reply_markup"] == {
+        "inline_keyboard": [[{"text": "A", "callback_data": "A"}], [{"text": "Help!", "callback_data": "help"}]]
+    }
     assert picked.actions[0] == {"method": "answerCallbackQuery", "params": {"callback_query_id": "cb2"}}
     assert texts(picked) == ["You picked A"]
     assert helped.actions[0]["params"] == {"callback_query_id": "cb3", "text": "ok"}
@@ -204,15 +319,31 @@ def test_callbacks_are_always_answered_and_routed() -> None:
 
 def test_intents_match_words_by_locale_priority_and_cooldown() -> None:
     flows = [{"id": "a", "steps": [_reply("a", "a")]}, {"id": "b", "steps": [_reply("b", "b")]}]
-    spec = spec_with(flows, {"a": "A", "b": "B"}, intents=[
-        {"id": "low", "flow": "a", "keywords": {"en": ["price"]}},
-        {"id": "high", "flow": "b", "priority": 5, "cooldownSec": 60, "keywords": {"en": ["how much"], "ru": ["сколько"]}},
-    ])
+    spec = spec_with(
+        flows,
+        {"a": "A", "b": "B"},
+        intents=[
+            {"id": "low", "flow": "a", "keywords": {"en": ["price"]}},
+            {
+                "id": "high",
+                "flow": "b",
+                "priority": 5,
+                "cooldownSec": 60,
+                "keywords": {"en": ["how much"], "ru": ["сколько"]},
+            },
+        ],
+    )
     spec["meta"]["locales"] = ["en", "ru"]
-    r1, r2, r3, r4, r5 = talk(spec, [
-        {"text": "HOW   much is the price?"}, {"text": "how much, price"}, {"text": "how muchness"},
-        {"text": "Сколько?", "lang": "ru-RU", "wait": 60}, {"text": "prices"},
-    ])
+    r1, r2, r3, r4, r5 = talk(
+        spec,
+        [
+            {"text": "HOW   much is the price?"},
+            {"text": "how much, price"},
+            {"text": "how muchness"},
+            {"text": "Сколько?", "lang": "ru-RU", "wait": 60},
+            {"text": "prices"},
+        ],
+    )
     assert texts(r1) == ["B"]
     assert types(r2)[:2] == ["intent_cooldown", "intent_matched"] and texts(r2) == ["A"]
     assert texts(r3) == [] and types(r3) == ["unhandled"]
@@ -222,7 +353,11 @@ def test_intents_match_words_by_locale_priority_and_cooldown() -> None:
 
 def test_long_texts_split_at_newlines_and_markup_goes_last() -> None:
     long = ("x" * 3000 + "\n") * 3
-    spec = spec_with([{"id": "main", "steps": [_reply("r", "r", buttons={"keyboard": [["b"]]})]}], {"r": "{{state.t}}", "b": "   "}, vars={"t": {}})
+    spec = spec_with(
+        [{"id": "main", "steps": [_reply("r", "r", buttons={"keyboard": [["b"]]})]}],
+        {"r": "{{state.t}}", "b": "   "},
+        vars={"t": {}},
+    )
     spec["flows"][0]["steps"].insert(0, {"id": "s", "type": "save", "set": {"t": long}})
     [result] = talk(spec, [{"text": "/start"}])
     chunks = texts(result)
@@ -232,32 +367,74 @@ def test_long_texts_split_at_newlines_and_markup_goes_last() -> None:
 
 
 def test_blank_text_sends_nothing_and_says_so() -> None:
-    spec = spec_with([{"id": "main", "steps": [_reply("r", "r")]}], {"r": "{{state.t}}"}, vars={"t": {"type": "string", "default": " \n"}})
+    spec = spec_with(
+        [{"id": "main", "steps": [_reply("r", "r")]}],
+        {"r": "{{state.t}}"},
+        vars={"t": {"type": "string", "default": " \n"}},
+    )
     [result] = talk(spec, [{"text": "/start"}])
     assert result.actions == [] and "empty_text" in types(result)
 
 
 def test_long_caption_is_sent_as_text_after_the_photo() -> None:
-    spec = spec_with([{"id": "main", "steps": [{"id": "p", "type": "reply", "media": {"kind": "photo", "source": "https://x.example/p.jpg", "caption": "c"}}]}], {"c": "y" * 1025})
+    spec = spec_with(
+        [
+            {
+                "id": "main",
+                "steps": [
+                    {
+                        "id": "p",
+                        "type": "reply",
+                        "media": {"kind": "photo", "source": "https://x.example/p.jpg", "caption": "c"},
+                    }
+                ],
+            }
+        ],
+        {"c": "y" * 1025},
+    )
     [result] = talk(spec, [{"text": "/start"}])
     assert [a["method"] for a in result.actions] == ["sendPhoto", "sendMessage"]
     assert "caption" not in result.actions[0]["params"]
 
 
 def test_state_limit_refuses_the_write_and_aborts() -> None:
-    spec = spec_with([{"id": "main", "steps": [{"id": "s", "type": "save", "set": {"big": "z" * 300}}, _reply("r", "r")]}], {"r": "r"}, vars={"big": {}})
+    spec = spec_with(
+        [{"id": "main", "steps": [{"id": "s", "type": "save", "set": {"big": "z" * 300}}, _reply("r", "r")]}],
+        {"r": "r"},
+        vars={"big": {}},
+    )
     spec["state"]["maxBytes"] = 256
     [result] = talk(spec, [{"text": "/start"}])
     assert result.state is not None and result.state["vars"] == {}
-    assert result.events[-2:] == [{"type": "limit_reached", "limit": "state"}, {"type": "flow_aborted", "flow": "main", "reason": "state"}]
+    assert result.events[-2:] == [
+        {"type": "limit_reached", "limit": "state"},
+        {"type": "flow_aborted", "flow": "main", "reason": "state"},
+    ]
 
 
 def test_variable_and_state_ttls_expire() -> None:
-    spec = spec_with([{"id": "main", "steps": [{"id": "s", "type": "save", "set": {"code": "1234", "keep": "k"}}, _reply("r", "r")]}, {"id": "show", "steps": [_reply("x", "x")]}],
-                     {"r": "r", "x": "[{{state.code}}|{{state.keep}}]"}, vars={"code": {"type": "string", "ttlSec": 10}, "keep": {}})
+    spec = spec_with(
+        [
+            {
+                "id": "main",
+                "steps": [{"id": "s", "type": "save", "set": {"code": "1234", "keep": "k"}}, _reply("r", "r")],
+            },
+            {"id": "show", "steps": [_reply("x", "x")]},
+        ],
+        {"r": "r", "x": "[{{state.code}}|{{state.keep}}]"},
+        vars={"code": {"type": "string", "ttlSec": 10}, "keep": {}},
+    )
     spec["commands"].append({"command": "show", "flow": "show"})
     spec["meta"]["retention"] = {"stateTtlSec": 3600}
-    _, soon, later, much_later = talk(spec, [{"text": "/start"}, {"text": "/show", "wait": 5}, {"text": "/show", "wait": 10}, {"text": "/show", "wait": 3600}])
+    _, soon, later, much_later = talk(
+        spec,
+        [
+            {"text": "/start"},
+            {"text": "/show", "wait": 5},
+            {"text": "/show", "wait": 10},
+            {"text": "/show", "wait": 3600},
+        ],
+    )
     assert texts(soon) == ["[1234|k]"]
     assert texts(later) == ["[|k]"]
     assert texts(much_later) == ["[|]"] and types(much_later)[0] == "state_expired"
@@ -266,8 +443,16 @@ def test_variable_and_state_ttls_expire() -> None:
 def test_cursor_naming_a_missing_step_is_reset() -> None:
     spec = spec_with([{"id": "main", "steps": [_reply("r", "r")]}], {"r": "r"})
     engine = Interpreter(spec)
-    event = normalize_update({"update_id": 1, "message": {"message_id": 1, "chat": {"id": 1, "type": "private"}, "text": "hi"}})
-    state = {"vars": {}, "cursor": {"flow": "gone", "step": "q", "since": 0}, "cooldowns": {}, "setAt": {}, "updatedAt": 0}
+    event = normalize_update(
+        {"update_id": 1, "message": {"message_id": 1, "chat": {"id": 1, "type": "private"}, "text": "hi"}}
+    )
+    state = {
+        "vars": {},
+        "cursor": {"flow": "gone", "step": "q", "since": 0},
+        "cooldowns": {},
+        "setAt": {},
+        "updatedAt": 0,
+    }
     out = engine.step({"event": event, "state": state, "context": build_context(event, spec, now=5)})  # type: ignore[typeddict-item]
     assert out["events"][:2] == [{"type": "cursor_reset", "flow": "gone", "step": "q"}, {"type": "unhandled"}]
 
@@ -285,7 +470,9 @@ def test_telemetry_filter_only_changes_events() -> None:
 
 def test_step_is_pure_and_deterministic(spec: dict[str, Any]) -> None:
     engine = Interpreter(spec)
-    event = normalize_update({"update_id": 1, "message": {"message_id": 1, "chat": {"id": 1, "type": "private"}, "text": "/start"}})
+    event = normalize_update(
+        {"update_id": 1, "message": {"message_id": 1, "chat": {"id": 1, "type": "private"}, "text": "/start"}}
+    )
     data = {"event": event, "state": None, "context": build_context(event, spec, now=7)}
     before = copy.deepcopy(data)
     outputs = {canonical_json(engine.step(data)) for _ in range(3)}  # type: ignore[arg-type]

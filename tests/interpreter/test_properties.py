@@ -15,11 +15,15 @@ from botkiln.interpreter.run import MAX_ACTIONS, MAX_API_CALLS
 from botkiln.interpreter.validation import validate_spec
 from tests.strategies import api_fixtures, events, specs
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 
 
 def _run(spec: dict[str, Any], script: list[dict[str, Any]], fixture: dict[str, Any]) -> list[str]:
-    conversation = Conversation(Interpreter(spec).step, spec, FixtureApi.for_spec(fixture, spec), bot_username="fuzz_bot")
+    conversation = Conversation(
+        Interpreter(spec).step, spec, FixtureApi.for_spec(fixture, spec), bot_username="fuzz_bot"
+    )
     lines = []
     for event in script:
         chat, result = conversation.send(event)
