@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from botkiln.generator.ast_policy import AST_RULES_VERSION, check_source
+from botkiln.generator.url_hosts import spec_url_hosts
 from botkiln.interpreter.canonical import canonical_json, spec_hash
 from botkiln.interpreter.conformance import Report, check_conformance, derive_scripts
 from botkiln.interpreter.conformance.derive import Script
@@ -86,24 +87,6 @@ def rev_hash(spec: dict[str, Any], generator: Generator) -> str:
         "astRulesVersion": AST_RULES_VERSION,
     }
     return _sha(canonical_json(inputs))
-
-
-def spec_url_hosts(spec: dict[str, Any]) -> list[str]:
-    """Hosts of URLs the spec itself puts into bot.js (media sources, url buttons)."""
-    from urllib.parse import urlsplit
-
-    hosts: set[str] = set()
-    for flow in spec["flows"]:
-        for step in flow["steps"]:
-            source = step.get("media", {}).get("source", "")
-            urls = [source] if source.startswith("https://") else []
-            for row in step.get("buttons", {}).get("inline", []):
-                urls.extend(b["url"] for b in row if "url" in b)
-            for url in urls:
-                host = urlsplit(url).hostname
-                if host:
-                    hosts.add(host)
-    return sorted(hosts)
 
 
 def allowed_domains(spec: dict[str, Any]) -> list[str]:

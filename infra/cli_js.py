@@ -18,6 +18,7 @@ import sys
 from typing import Any
 
 from botkiln.generator.ast_policy import AST_RULES_VERSION, DEFAULT_MAX_BYTES, check_source
+from botkiln.generator.url_hosts import spec_url_hosts
 from botkiln.infra.files import load_json, read_text
 from botkiln.interpreter.errors import UnusableInput
 
@@ -35,7 +36,8 @@ def _allowed_domains(spec_path: str) -> list[str]:
     domains: Any = security.get("allowedDomains", []) if isinstance(security, dict) else None
     if not isinstance(domains, list) or not all(isinstance(d, str) for d in domains):
         raise UnusableInput(f"{spec_path}: /security/allowedDomains must be a list of strings")
-    return domains
+    # The same list the build gate uses: the allow-list plus hosts the spec itself names.
+    return sorted({*domains, *spec_url_hosts(spec)})
 
 
 def _check(args: argparse.Namespace) -> int:

@@ -10,6 +10,10 @@ Every variable, its default and meaning:
 | ``BOTKILN_LLM_TIMEOUT_S`` | ``120`` | per-request timeout, seconds |
 | ``BOTKILN_LLM_MAX_ATTEMPTS`` | ``3`` | generate -> gates -> feedback rounds before a build fails |
 | ``BOTKILN_LLM_SEED`` | ``0`` | seed sent to the model and recorded in the build metadata |
+| ``BOTKILN_DATABASE_URL`` | (none) | PostgreSQL DSN (``postgresql://user@host:port/db``); unset = the embedded server |
+| ``BOTKILN_ARTIFACTS`` | ``file://./var/artifacts`` | revision store: ``file://PATH`` (a local directory) or ``s3://BUCKET/PREFIX`` |
+| ``BOTKILN_S3_ENDPOINT_URL`` | (none) | S3-compatible endpoint (``http(s)://host:port``); unset = AWS |
+| ``BOTKILN_SECRET_KEY`` | (none) | base64 of 32 random bytes encrypting bot tokens and webhook secrets at rest; comma-separated keys rotate (the first encrypts, all decrypt); required once bots are stored |
 
 A malformed value fails at start-up with a sentence naming the variable.
 """
@@ -17,10 +21,16 @@ A malformed value fails at start-up with a sentence naming the variable.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
+from botkiln.infra.crypto import SecretBox, parse_secret_keys
 from botkiln.interpreter.errors import BotkilnError
+
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_ENDPOINT = re.compile(r"^https?://[^/\s]+(/\S*)?$")
 
 
 class SettingsError(BotkilnError):
@@ -41,6 +51,49 @@ def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -
 
 
 @dataclass(frozen=True)
+class ArtifactsUrl:
+    """A parsed ``BOTKILN_ARTIFACTS``: a local directory or an S3 bucket and key prefix."""
+
+    scheme: Literal["file", "s3"]
+    path: str
+    """The directory (``file``) or the key prefix without slashes at either end (``s3``)."""
+    bucket: str = ""
+
+
+def parse_artifacts_url(value: str) -> ArtifactsUrl:
+    """``file://PATH`` or ``s3://BUCKET[/PREFIX]`` as an ``ArtifactsUrl``.
+
+    Raises:
+        ValueError: a sentence saying what is wrong.
+    """
+    if value.startswith("file://"):
+        path = value.removeprefix("file://")
+        if not path:
+            raise ValueError("a file:// URL needs a path, e.g. file://./var/artifacts or file:///srv/artifacts")
+        return ArtifactsUrl("file", path)
+    if value.startswith("s3://"):
+        bucket, _, prefix = value.removeprefix("s3://").partition("/")
+        if not _BUCKET.match(bucket):
+            raise ValueError(f"{bucket!r} is not an S3 bucket name")
+        return ArtifactsUrl("s3", prefix.strip("/"), bucket)
+    raise ValueError("must start with file:// or s3://")
+
+
+def _check(env: Mapping[str, str], name: str, check: re.Pattern[str] | None = None) -> str | None:
+    raw = env.get(name) or None
+    if raw is not None and check is not None and not check.match(raw):
+        raise SettingsError(f"{name} is malformed: expected {check.pattern!r}")
+    return raw
+
+
+def _database_url(env: Mapping[str, str]) -> str | None:
+    raw = env.get("BOTKILN_DATABASE_URL") or None
+    if raw is not None and not raw.startswith(("postgresql://", "postgres://")):
+        raise SettingsError("BOTKILN_DATABASE_URL must be a postgresql:// DSN")
+    return raw
+
+
+@dataclass(frozen=True)
 class Settings:
     """Botkiln's configuration (see the module docstring for the table)."""
 
@@ -50,6 +103,10 @@ class Settings:
     llm_timeout_s: int = 120
     llm_max_attempts: int = 3
     llm_seed: int = 0
+    database_url: str | None = None
+    artifacts_url: str = "file://./var/artifacts"
+    s3_endpoint_url: str | None = None
+    secret_key: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -59,6 +116,17 @@ class Settings:
             SettingsError: a value is malformed.
         """
         env = os.environ if env is None else env
+        artifacts_url = env.get("BOTKILN_ARTIFACTS") or cls.artifacts_url
+        try:
+            parse_artifacts_url(artifacts_url)
+        except ValueError as exc:
+            raise SettingsError(f"BOTKILN_ARTIFACTS={artifacts_url!r} {exc}") from None
+        secret_key = env.get("BOTKILN_SECRET_KEY") or None
+        if secret_key is not None:
+            try:
+                parse_secret_keys(secret_key)
+            except ValueError as exc:
+                raise SettingsError(f"BOTKILN_SECRET_KEY {exc}") from None
         return cls(
             llm_base_url=env.get("BOTKILN_LLM_BASE_URL") or cls.llm_base_url,
             llm_api_key=env.get("BOTKILN_LLM_API_KEY") or None,
@@ -66,8 +134,38 @@ class Settings:
             llm_timeout_s=_int(env, "BOTKILN_LLM_TIMEOUT_S", cls.llm_timeout_s, minimum=1),
             llm_max_attempts=_int(env, "BOTKILN_LLM_MAX_ATTEMPTS", cls.llm_max_attempts, minimum=1),
             llm_seed=_int(env, "BOTKILN_LLM_SEED", cls.llm_seed),
+            database_url=_database_url(env),
+            artifacts_url=artifacts_url,
+            s3_endpoint_url=_check(env, "BOTKILN_S3_ENDPOINT_URL", _ENDPOINT),
+            secret_key=secret_key,
         )
+
+    @property
+    def artifacts(self) -> ArtifactsUrl:
+        """``artifacts_url`` parsed (validated by ``from_env``)."""
+        return parse_artifacts_url(self.artifacts_url)
+
+    def secret_box(self) -> SecretBox:
+        """The token cipher from ``secret_key``.
+
+        Raises:
+            SettingsError: BOTKILN_SECRET_KEY is unset or malformed.
+        """
+        if self.secret_key is None:
+            raise SettingsError(
+                "BOTKILN_SECRET_KEY is missing and has no default; make one with "
+                "`python -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())'`"
+            )
+        try:
+            return SecretBox.from_setting(self.secret_key)
+        except ValueError as exc:
+            raise SettingsError(f"BOTKILN_SECRET_KEY {exc}") from None
 
     def __repr__(self) -> str:
         key = "set" if self.llm_api_key else "unset"
-        return f"Settings(llm_base_url={self.llm_base_url!r}, llm_model={self.llm_model!r}, llm_api_key=<{key}>)"
+        secret = "set" if self.secret_key else "unset"
+        return (
+            f"Settings(llm_base_url={self.llm_base_url!r}, llm_model={self.llm_model!r}, llm_api_key=<{key}>, "
+            f"database_url=<{'set' if self.database_url else 'unset'}>, artifacts_url={self.artifacts_url!r}, "
+            f"s3_endpoint_url={self.s3_endpoint_url!r}, secret_key=<{secret}>)"
+        )

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import threading
 from bisect import bisect_right
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final
 
@@ -49,11 +50,14 @@ MAX_STATES: Final = 2000
 MAX_VALUE: Final = 4096
 FOLD_LIMIT: Final = 0x52F
 
-_DFA_STATES: Final = 4096
+_DFA_STATES: Final = 1024
+_DFA_BITS: Final = 1 << 21
 _CLASS_MEMO: Final = 8192
 _CHUNK: Final = 8
-_SHIFTS: Final = 48
-_SAMPLE: Final = 8
+_SHIFTS: Final = 16
+_BEHIND: Final = 4
+_WINDOW: Final = (1 << 16) - 1
+_SPARSE: Final = 12
 _SHIFT_USERS: Final = 4
 
 
@@ -197,37 +201,65 @@ def _closures(nfa: _Nfa, bits: list[int]) -> list[int]:
     return closure
 
 
-def _shifts(follow: list[int]) -> tuple[list[tuple[int, int]], list[int], int]:
-    """Split follow masks into bulk shifts plus per-state remainders.
+@dataclass(frozen=True)
+class _Plan:
+    """How to compute the union of follow masks of a set of live CHAR states in bulk.
 
-    ``follow[p]`` is the mask reached from the CHAR state at bit ``p``. Where many
-    states reach a state ``d`` bits away, one ``(live & users) << d`` serves them
-    all. Only the lowest ``_SAMPLE`` bits of each mask are considered, which keeps
-    this linear. Returns the chosen ``(d, users)`` pairs, the remainders and the
-    mask of states with a non-empty remainder.
+    ``follow[p]`` is the mask reached after the CHAR state at bit ``p`` reads a code
+    point. Every bit of every follow mask is served by exactly one of: a shift
+    (``(live & users) << d`` for states reaching the state ``d`` bits away), a
+    group (``target`` when any of ``users`` is live: states sharing a remainder),
+    or the state's own remainder in ``rest`` (states in ``irregular``).
     """
+
+    ups: list[tuple[int, int]]
+    downs: list[tuple[int, int]]
+    groups: list[tuple[int, int]]
+    rest: list[int]
+    irregular: int
+
+
+def _plan(follow: list[int]) -> _Plan:
+    """Choose shifts and groups; only bits near the state itself vote for shifts."""
     offsets: list[list[int]] = []
     users: dict[int, int] = {}
     for p, reach in enumerate(follow):
+        base = max(p - _BEHIND, 0)
+        window = reach >> base & _WINDOW
         near: list[int] = []
-        while reach and len(near) < _SAMPLE:
-            low = reach & -reach
-            near.append(low.bit_length() - 1 - p)
-            reach ^= low
+        while window:
+            low = window & -window
+            near.append(base + low.bit_length() - 1 - p)
+            window ^= low
         for d in near:
             users[d] = users.get(d, 0) | 1 << p
         offsets.append(near)
     ranked = sorted(users.items(), key=lambda item: (-item[1].bit_count(), item[0]))
     chosen = {d: mask for d, mask in ranked[:_SHIFTS] if mask.bit_count() >= _SHIFT_USERS}
     rest = list(follow)
-    irregular = 0
+    sharing: dict[int, int] = {}
     for p, near in enumerate(offsets):
         for d in near:
             if d in chosen:
                 rest[p] &= ~(1 << (p + d))
         if rest[p]:
+            sharing[rest[p]] = sharing.get(rest[p], 0) | 1 << p
+    groups = [(mask, target) for target, mask in sharing.items() if mask.bit_count() > 1]
+    irregular = 0
+    for mask, _ in groups:
+        for p in range(mask.bit_length()):
+            if mask >> p & 1:
+                rest[p] = 0
+    for p, reach in enumerate(rest):
+        if reach:
             irregular |= 1 << p
-    return list(chosen.items()), rest, irregular
+    return _Plan(
+        ups=[(d, mask) for d, mask in chosen.items() if d > 0],
+        downs=[(-d, mask) for d, mask in chosen.items() if d <= 0],
+        groups=groups,
+        rest=rest,
+        irregular=irregular,
+    )
 
 
 class _Dfa:
@@ -258,12 +290,15 @@ class Regex:
         "_chunks",
         "_classes",
         "_dfa",
+        "_downs",
         "_follow",
+        "_groups",
         "_irregular",
+        "_irregular_bytes",
         "_lock",
         "_match",
-        "_shifts",
         "_start",
+        "_ups",
         "pattern",
         "states",
     )
@@ -283,7 +318,9 @@ class Regex:
         closure = _closures(nfa, bits)
         self._start = closure[entry]
         follow = [0] + [closure[nfa.succ[s][0]] for s in char_states]
-        self._shifts, self._follow, self._irregular = _shifts(follow)
+        plan = _plan(follow)
+        self._ups, self._downs, self._groups = plan.ups, plan.downs, plan.groups
+        self._follow, self._irregular = plan.rest, plan.irregular
         edges = sorted(
             {e for s in char_states for r in nfa.sets[s] or () for e in (r[0], r[1] + 1)}
         )
@@ -299,6 +336,9 @@ class Regex:
                     self._accept[k] |= mask
         self._chunks: list[dict[int, int]] = [
             {} for _ in range((len(char_states) + 1 + _CHUNK - 1) // _CHUNK)
+        ]
+        self._irregular_bytes = [
+            j for j in range(len(self._chunks)) if self._irregular >> (j * _CHUNK) & 0xFF
         ]
         self._classes: dict[str, int] = {}
         self._dfa = _Dfa(self._start)
@@ -350,15 +390,29 @@ class Regex:
         with self._lock:
             live = dfa.masks[state] & self._accept[k]
             nxt = 0
-            for offset, mask in self._shifts:
-                nxt |= (live & mask) << offset if offset > 0 else (live & mask) >> -offset
+            for offset, mask in self._ups:
+                moved = live & mask
+                if moved:
+                    nxt |= moved << offset
+            for offset, mask in self._downs:
+                moved = live & mask
+                if moved:
+                    nxt |= moved >> offset
+            for users, target in self._groups:
+                if live & users:
+                    nxt |= target
             rest = live & self._irregular
-            if rest:
-                first = ((rest & -rest).bit_length() - 1) // _CHUNK
-                rest >>= first * _CHUNK
+            if rest.bit_count() <= _SPARSE:
+                follow = self._follow
+                while rest:
+                    low = rest & -rest
+                    nxt |= follow[low.bit_length() - 1]
+                    rest ^= low
+            else:
                 chunks = self._chunks
-                data = rest.to_bytes((rest.bit_length() + _CHUNK - 1) // _CHUNK, "little")
-                for j, byte in enumerate(data, start=first):
+                data = rest.to_bytes(len(chunks), "little")
+                for j in self._irregular_bytes:
+                    byte = data[j]
                     if byte:
                         found = chunks[j].get(byte)
                         nxt |= self._fill(j, byte) if found is None else found

@@ -9,6 +9,7 @@ is skipped, since the schema error already describes it.
 from __future__ import annotations
 
 import difflib
+import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from botkiln.interpreter.templates import (
     placeholders,
     stray_braces,
 )
-from botkiln.interpreter.text import words
+from botkiln.interpreter.text import fold, words
 
 MAX_FLOWS = 100
 MAX_STEPS = 50
@@ -278,7 +279,7 @@ def rule_strings(spec: dict[str, Any], facts: Facts) -> Iterator[SpecError]:
     for key, variants in facts.strings.items():
         if not isinstance(variants, dict):
             continue
-        if facts.default_locale and facts.default_locale not in variants:
+        if facts.default_locale in facts.locales and facts.default_locale not in variants:
             yield _err(
                 ("localization", "strings", key),
                 "missing-default-translation",
@@ -300,7 +301,7 @@ def rule_intents(spec: dict[str, Any], facts: Facts) -> Iterator[SpecError]:
         keywords = intent.get("keywords")
         if not isinstance(keywords, dict):
             continue
-        if facts.default_locale and facts.default_locale not in keywords:
+        if facts.default_locale in facts.locales and facts.default_locale not in keywords:
             yield _err(
                 ("intents", i, "keywords"),
                 "missing-default-keywords",
@@ -509,11 +510,22 @@ def _regexes(spec: dict[str, Any]) -> Iterator[tuple[Pointer, str]]:
 
 
 def rule_regexes(spec: dict[str, Any], facts: Facts) -> Iterator[SpecError]:
-    """regex-syntax, regex-unsupported, regex-too-complex, impossible-schema."""
+    """regex-syntax, regex-unsupported, regex-too-complex, regex-case-mismatch, impossible-schema."""
     for at, pattern in _regexes(spec):
         problem = check_pattern(pattern)
         if problem is not None:
             yield _err(at, problem.code, problem.message)
+    for at, _flow, step in _steps(spec):
+        pattern = step.get("regex")
+        if step.get("ignoreCase") is True and isinstance(pattern, str):
+            literal = re.sub(r"\\.", "", pattern)
+            upper = sorted({c for c in literal if fold(c) != c})
+            if upper:
+                yield _err(
+                    (*at, "regex"), "regex-case-mismatch",
+                    f"with ignoreCase the value is lowercased before matching, so {''.join(upper)!r} can never match",
+                    "write the pattern in lowercase",
+                )  # fmt: skip
     for at, _flow, step in _steps(spec):
         schema = step.get("schema")
         if step.get("type") != "validate" or not isinstance(schema, dict):

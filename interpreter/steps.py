@@ -195,9 +195,9 @@ def save(run: Run, step: StepView) -> str:
 def goto(run: Run, step: StepView) -> str:
     """§8.5: branch on a condition."""
     raw = step.raw
-    if evaluate(raw.get("when", True), run.lookup):
-        return str(raw["next"])
-    return str(raw.get("elseNext", step.default_next))
+    taken = evaluate(raw.get("when", True), run.lookup)
+    completed(run, step)
+    return str(raw["next"]) if taken else str(raw.get("elseNext", step.default_next))
 
 
 def _encode_component(text: str) -> str:

@@ -120,7 +120,8 @@ def test_conversation_matches_golden(name: str) -> None:
         return
     assert path.exists(), f"missing {path.name}; create it with {UPDATE_ENV}=1"
     expected = path.read_text("utf-8").splitlines()
-    assert expected == actual, _explain(name, expected, actual)
+    if expected != actual:
+        pytest.fail(_explain(name, expected, actual), pytrace=False)
 
 
 @pytest.mark.parametrize("name", EXAMPLES)
@@ -178,11 +179,12 @@ def _requests(name: str) -> list[dict[str, Any]]:
 
 
 def test_lead_crm_request_is_typed_and_keeps_the_secret_placeholder() -> None:
-    request = by_update("lead_capture", 9)["requests"][0]
+    request = by_update("lead_capture", 10)["requests"][0]
     assert request["method"] == "POST"
     assert request["url"] == "https://crm.example.com/api/v1/leads"
     body = request["body"]
     assert body["budget"] == 12000 and isinstance(body["budget"], int)  # a number, not "12000"
+    assert body["timelineMonths"] == 0.5
     assert body["tags"] == ["telegram", "inbound"]
     assert body["telegram"] == {"chatId": 101, "username": None, "locale": "en"}
     assert body["summary"] == "Anna Schmidt <Anna.Schmidt@Example.COM>, budget 12000 EUR"
@@ -200,25 +202,36 @@ def test_lead_validation_and_mapped_response() -> None:
     assert texts(rejected) == ["Please write your name (at least 2 letters).", "What's your name?"]
     email = by_update("lead_capture", 5)  # ignoreCase: upper-case letters pass
     assert state_vars(email)["email"] == "Anna.Schmidt@Example.COM"
-    done = by_update("lead_capture", 9)
+    done = by_update("lead_capture", 10)
     assert state_vars(done)["budget"] == 12000
     assert state_vars(done)["lead_id"] == "PP-2026-0142"
     assert texts(done)[0].startswith("Got it! Your enquiry number is PP-2026-0142. Mara Lindqvist")
 
 
+def test_lead_missing_translation_falls_back_to_the_default_locale() -> None:
+    german = by_update("lead_capture", 21)  # note.no_lead has no "de" text
+    assert texts(german) == ["There's no enquiry to add a note to yet — send /start first."]
+    assert texts(by_update("lead_capture", 19))[0].startswith("Welches Budget")
+
+
 def test_lead_crm_error_apologises() -> None:
-    failed = by_update("lead_capture", 18)
+    failed = by_update("lead_capture", 20)
     assert {"type": "api_error", "flow": "lead", "step": "send_crm", "error": "http", "status": 503} in failed["events"]
     assert texts(failed)[0].startswith("Entschuldigung")
     assert "lead_id" not in state_vars(failed)
 
 
 def test_lead_pii_expires_after_pii_ttl() -> None:
-    before, after = by_update("lead_capture", 21), by_update("lead_capture", 22)
+    before, after = by_update("lead_capture", 23), by_update("lead_capture", 24)
     assert {"name", "email", "contact_line"} <= set(state_vars(before))
     assert not {"name", "email", "contact_line"} & set(state_vars(after))
     assert state_vars(after)["lead_id"] == "PP-2026-0142"  # not PII: kept
     assert before["events"] == [{"type": "update_ignored", "reason": "edited"}]
+
+
+def test_goto_step_completed_as_the_document_says() -> None:
+    jumped = by_update("booking", 3)  # check_service ok, then goto to_day -> @choose_day
+    assert {"type": "step_completed", "flow": "book", "step": "to_day", "stepType": "goto"} in jumped["events"]
 
 
 # -- booking -----------------------------------------------------------------
@@ -265,9 +278,13 @@ def test_booking_cancel_routes() -> None:
 
 def test_booking_timeout_and_conflict() -> None:
     timeout = by_update("booking", 21)
-    assert {"type": "api_error", "flow": "choose_day", "step": "fetch_slots", "error": "timeout", "status": None} in timeout[
-        "events"
-    ]
+    assert {
+        "type": "api_error",
+        "flow": "choose_day",
+        "step": "fetch_slots",
+        "error": "timeout",
+        "status": None,
+    } in timeout["events"]
     assert texts(timeout) == ["Our booking system is slow to answer right now. Please try again in a minute."]
     taken = by_update("booking", 25)
     assert texts(taken)[0] == "Someone just grabbed that time, sorry! Let's pick again."
@@ -277,10 +294,15 @@ def test_booking_timeout_and_conflict() -> None:
 # -- quiz --------------------------------------------------------------------
 def test_quiz_final_scores() -> None:
     assert "That's it! You scored 3 of 4." in texts(by_update("quiz", 12))
-    assert "That's it! You scored 1 of 4." in texts(by_update("quiz", 18))
+    low = by_update("quiz", 18)  # the leaderboard fails; no onError: the flow aborts
+    assert "That's it! You scored 1 of 4." in texts(low)
+    assert low["events"][-1] == {"type": "flow_aborted", "flow": "quiz", "reason": "api_error"}
     perfect = by_update("quiz", 23)
     assert "That's it! You scored 4 of 4." in texts(perfect)
-    assert texts(perfect)[-1] == "You're number 2 on today's leaderboard."
+    assert texts(perfect)[-2:] == [
+        "A perfect score — you could captain the Margarethe yourself!",
+        "You're number 2 of 113 on today's leaderboard.",
+    ]
     assert perfect["requests"][0]["method"] == "PUT"
     assert perfect["requests"][0]["url"] == "https://quiz.harbourmuseum.example/api/scores/56"
     assert perfect["requests"][0]["body"] == {"name": "Max", "score": 4, "games": 1, "quiz": "sea-2026"}
@@ -338,9 +360,13 @@ def test_support_ticket_and_helpdesk_errors() -> None:
     body = ticket["requests"][0]["body"]
     assert body["description"] == "The lamp arrived broken, the glass shade is cracked."
     assert body["order"] is None and body["requester"] == {"telegramUserId": 22, "chatId": 22}
+    assert body["queue"] == "general"
     assert texts(ticket) == [
         "Thanks! Ticket HD-31877 is open; we usually answer within 20 minutes, right here in this chat."
     ]
+    russian = by_update("support", 24)
+    assert russian["requests"][0]["body"]["queue"] == "russian-speaking"
+    assert texts(russian)[0].startswith("Спасибо! Открыто обращение HD-31879")
     down = by_update("support", 16)
     assert down["requests"][0]["body"]["order"] == "NL-000001"
     assert texts(down)[0].startswith("Sorry, our helpdesk is not reachable")
@@ -349,5 +375,10 @@ def test_support_ticket_and_helpdesk_errors() -> None:
 def test_support_ttls() -> None:
     assert state_vars(by_update("support", 16))["order_no"] == "NL-000001"
     assert "order_no" not in state_vars(by_update("support", 17))  # ttlSec 1800 passed
-    expired = by_update("support", 24)
+    expired = by_update("support", 25)
     assert types(expired)[0] == "state_expired"
+
+
+def test_quiz_unknown_text_is_unhandled_without_fallback() -> None:
+    assert by_update("quiz", 24)["events"] == [{"type": "unhandled"}]
+    assert by_update("quiz", 24)["actions"] == []

@@ -230,6 +230,14 @@ CASES: list[tuple[str, Mutation, str, str]] = [
         "regex-too-complex",
     ),
     (
+        "regex-case-mismatch",
+        lambda s: _add_step(
+            s, {"id": "v", "type": "validate", "var": "name", "regex": "\\D[A-Z]x", "ignoreCase": True}
+        ),
+        "/flows/0/steps/4/regex",
+        "regex-case-mismatch",
+    ),
+    (
         "impossible-schema",
         lambda s: _step(s, 2).update(schema={"type": "string", "minLength": 5, "maxLength": 2}),
         "/flows/0/steps/2/schema",

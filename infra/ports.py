@@ -1,0 +1,175 @@
+"""Ports: the Protocols every outside service sits behind (STYLE rule 5).
+
+Each port has a production implementation and an embedded one, and one test class
+runs against all of them. Each port's errors and values live beside it here, so an
+adapter and its callers share one contract.
+
+``ArtifactStore`` keeps revisions (docs/revisions.md) at
+``bots/<botId>/<revHash>/{bot.js,spec.json,rev.json}``:
+
+- writes are create-only: an object is never overwritten; writing a revision that
+  exists with the same bytes succeeds (idempotent), with other bytes it raises
+  ``ArtifactExists``;
+- ``rev.json`` is written last, so a revision without it is incomplete and reads as
+  ``ArtifactMissing``;
+- every read verifies each artifact's sha256 and size against ``rev.json`` and
+  ``rev.json``'s own ``revHash`` and ``botId`` against the address
+  (``ArtifactCorrupt`` otherwise).
+
+Adapters are synchronous (boto3 is); async callers use ``asyncio.to_thread``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Protocol
+
+from botkiln.interpreter.errors import BotkilnError
+
+ARTIFACT_NAMES = ("bot.js", "spec.json", "rev.json")
+"""A revision's files, in the order they are written (``rev.json`` last)."""
+
+BOT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+REV_HASH = re.compile(r"^[0-9a-f]{64}$")
+
+
+class ArtifactError(BotkilnError):
+    """Root of the artifact store's errors."""
+
+
+class ArtifactExists(ArtifactError):
+    """A revision's object already exists with different bytes (writes are create-only)."""
+
+
+class ArtifactMissing(ArtifactError):
+    """No complete revision (no ``rev.json``) at that address."""
+
+
+class ArtifactCorrupt(ArtifactError):
+    """A stored artifact does not match ``rev.json`` (hash, size, or a missing file), or
+    a revision handed to ``put_revision`` is inconsistent with its own ``rev.json``."""
+
+
+class ArtifactStoreUnavailable(ArtifactError):
+    """The store could not be reached or refused the request (permissions, network)."""
+
+
+@dataclass(frozen=True)
+class StoredRevision:
+    """A revision read back and verified: its files and its parsed ``rev.json``."""
+
+    bot_id: str
+    rev_hash: str
+    files: Mapping[str, bytes]
+    rev: Mapping[str, Any]
+    uri: str
+
+
+class ArtifactStore(Protocol):
+    """Immutable, content-addressed revision artifacts (S3, or a local directory)."""
+
+    def put_revision(self, bot_id: str, rev_hash: str, files: Mapping[str, bytes]) -> str:
+        """Store ``bot.js``, ``spec.json`` then ``rev.json``; return the revision's URI.
+
+        Raises:
+            ArtifactExists: an object of this revision exists with other bytes.
+            ArtifactCorrupt: ``files`` do not match their own ``rev.json``.
+            ArtifactStoreUnavailable: the store failed.
+        """
+        ...
+
+    def get_revision(self, bot_id: str, rev_hash: str) -> StoredRevision:
+        """Read and verify a revision.
+
+        Raises:
+            ArtifactMissing: no ``rev.json`` (never written, or not finished).
+            ArtifactCorrupt: an artifact is missing or differs from ``rev.json``.
+            ArtifactStoreUnavailable: the store failed.
+        """
+        ...
+
+    def exists(self, bot_id: str, rev_hash: str) -> bool:
+        """Whether the revision is complete (its ``rev.json`` exists); does not verify."""
+        ...
+
+    def list_revisions(self, bot_id: str) -> list[str]:
+        """The revHashes of the bot's complete revisions, sorted."""
+        ...
+
+    def uri(self, bot_id: str, rev_hash: str) -> str:
+        """Where the revision lives (``file:///…/`` or ``s3://bucket/…/``)."""
+        ...
+
+
+def check_address(bot_id: str, rev_hash: str) -> None:
+    """Refuse ids that could escape the store's layout.
+
+    Raises:
+        ValueError: ``bot_id`` is not a BotSpec botId or ``rev_hash`` not 64 hex digits.
+    """
+    if not BOT_ID.match(bot_id):
+        raise ValueError(f"{bot_id!r} is not a bot id")
+    if not REV_HASH.match(rev_hash):
+        raise ValueError(f"{rev_hash!r} is not a revHash")
+
+
+def parse_rev_json(bot_id: str, rev_hash: str, data: bytes) -> dict[str, Any]:
+    """``rev.json`` parsed and checked against the revision's address.
+
+    Raises:
+        ArtifactCorrupt: not a JSON object, or its ``revHash``/``botId``/``artifacts`` are wrong.
+    """
+    where = f"bots/{bot_id}/{rev_hash}/rev.json"
+    try:
+        rev = json.loads(data)
+    except (UnicodeDecodeError, ValueError):
+        raise ArtifactCorrupt(f"{where} is not JSON") from None
+    if not isinstance(rev, dict):
+        raise ArtifactCorrupt(f"{where} is not a JSON object")
+    if rev.get("revHash") != rev_hash or rev.get("botId") != bot_id:
+        raise ArtifactCorrupt(f"{where} names revision {rev.get('botId')}/{rev.get('revHash')}")
+    artifacts = rev.get("artifacts")
+    if not isinstance(artifacts, dict) or sorted(artifacts) != sorted(ARTIFACT_NAMES[:-1]):
+        raise ArtifactCorrupt(f"{where} must list exactly {', '.join(ARTIFACT_NAMES[:-1])} under artifacts")
+    return rev
+
+
+def verify_artifact(bot_id: str, rev_hash: str, rev: Mapping[str, Any], name: str, data: bytes) -> None:
+    """Check one artifact's size and sha256 against ``rev.json``.
+
+    Raises:
+        ArtifactCorrupt: they differ.
+    """
+    expected = rev["artifacts"][name]
+    actual_sha = hashlib.sha256(data).hexdigest()
+    if expected.get("size") != len(data) or expected.get("sha256") != actual_sha:
+        raise ArtifactCorrupt(
+            f"bots/{bot_id}/{rev_hash}/{name}: {len(data)} bytes with sha256 {actual_sha}; "
+            f"rev.json records {expected.get('size')} bytes with sha256 {expected.get('sha256')}"
+        )
+
+
+def check_revision_files(bot_id: str, rev_hash: str, files: Mapping[str, bytes]) -> dict[str, Any]:
+    """Validate a revision before it is stored; return its parsed ``rev.json``.
+
+    Raises:
+        ValueError: a malformed address.
+        ArtifactCorrupt: wrong set of files, or files that contradict ``rev.json``.
+    """
+    check_address(bot_id, rev_hash)
+    if sorted(files) != sorted(ARTIFACT_NAMES):
+        raise ArtifactCorrupt(f"a revision is exactly {', '.join(ARTIFACT_NAMES)}; got {', '.join(sorted(files))}")
+    rev = parse_rev_json(bot_id, rev_hash, files["rev.json"])
+    for name in ARTIFACT_NAMES[:-1]:
+        verify_artifact(bot_id, rev_hash, rev, name, files[name])
+    return rev
+
+
+def stored_revision(bot_id: str, rev_hash: str, files: dict[str, bytes], rev: dict[str, Any], uri: str) -> StoredRevision:
+    """A ``StoredRevision`` whose mappings cannot be changed by the caller."""
+    return StoredRevision(bot_id, rev_hash, MappingProxyType(files), MappingProxyType(rev), uri)
