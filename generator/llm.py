@@ -195,7 +195,7 @@ def extract_program(content: str) -> str:
     Raises:
         LlmOutputError: the reply holds no program.
     """
-    blocks = [(lang.lower(), body) for lang, body in _FENCE.findall(content)]
+    blocks: list[tuple[str, str]] = [(m.group(1).lower(), m.group(2)) for m in _FENCE.finditer(content)]
     for lang, body in blocks:
         if lang in ("js", "javascript") and body.strip():
             return body

@@ -28,6 +28,8 @@ from botkiln.interpreter.quickjs import QuickJsEngine, SandboxError
 from botkiln.interpreter.validation import validate_spec
 
 ARTIFACTS = ("bot.js", "spec.json", "rev.json")
+MAX_BOT_JS_BYTES = 1024 * 1024
+"""The size cap of a revision's bot.js (a 100-flow spec compiles to ~180 KiB)."""
 
 
 class Generator(Protocol):
@@ -128,7 +130,7 @@ def _security(spec: dict[str, Any], source: str) -> dict[str, Any]:
 
 def _gate(spec: dict[str, Any], source: str, scripts: list[Script]) -> tuple[str, str | None, Report | None]:
     """Run both gates -> (stage reached, failure text or None, conformance report)."""
-    policy = check_source(source, allowed_domains=allowed_domains(spec))
+    policy = check_source(source, allowed_domains=allowed_domains(spec), max_bytes=MAX_BOT_JS_BYTES)
     if not policy.ok:
         return "ast-policy", policy.render(), None
     try:

@@ -24,7 +24,6 @@ from botkiln.infra.ports import (
     ARTIFACT_NAMES,
     REV_HASH,
     ArtifactCorrupt,
-    ArtifactError,
     ArtifactExists,
     ArtifactMissing,
     ArtifactStoreUnavailable,
@@ -40,7 +39,11 @@ from botkiln.infra.settings import parse_artifacts_url
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-_CONTENT_TYPES = {"bot.js": "text/javascript; charset=utf-8", "spec.json": "application/json", "rev.json": "application/json"}
+_CONTENT_TYPES = {
+    "bot.js": "text/javascript; charset=utf-8",
+    "spec.json": "application/json",
+    "rev.json": "application/json",
+}
 _CONFIG = Config(connect_timeout=5, read_timeout=30, retries={"mode": "standard", "max_attempts": 4})
 
 
@@ -76,21 +79,7 @@ class S3ArtifactStore:
         """Conditional writes of each file, ``rev.json`` last (see ``ArtifactStore``)."""
         check_revision_files(bot_id, rev_hash, files)
         for name in ARTIFACT_NAMES:
-            key = self._key(bot_id, rev_hash, name)
-            data = files[name]
-            try:
-                with _map_errors(key):
-                    self.client.put_object(
-                        Bucket=self.bucket,
-                        Key=key,
-                        Body=data,
-                        IfNoneMatch="*",
-                        ContentType=_CONTENT_TYPES[name],
-                        ChecksumSHA256=base64.b64encode(hashlib.sha256(data).digest()).decode("ascii"),
-                    )
-            except ArtifactExists:
-                if self._read(key) != data:
-                    raise ArtifactExists(f"{self.uri(bot_id, rev_hash)}{name} exists with different bytes") from None
+            self._put(self._key(bot_id, rev_hash, name), files[name], _CONTENT_TYPES[name])
         return self.uri(bot_id, rev_hash)
 
     def get_revision(self, bot_id: str, rev_hash: str) -> StoredRevision:
@@ -131,6 +120,30 @@ class S3ArtifactStore:
                         found.append(rev_hash)
         return sorted(found)
 
+    def _put(self, key: str, data: bytes, content_type: str) -> None:
+        """Create ``key``, or accept it if it holds ``data``; a racing writer gets up to three tries."""
+        for _ in range(3):
+            try:
+                with _map_errors(key):
+                    self.client.put_object(
+                        Bucket=self.bucket,
+                        Key=key,
+                        Body=data,
+                        IfNoneMatch="*",
+                        ContentType=content_type,
+                        ChecksumSHA256=base64.b64encode(hashlib.sha256(data).digest()).decode("ascii"),
+                    )
+                return
+            except ArtifactExists:
+                try:
+                    same = self._read(key) == data
+                except ArtifactMissing:  # 409: a concurrent write of this key had not finished
+                    continue
+                if not same:
+                    raise ArtifactExists(f"s3://{self.bucket}/{key} exists with different bytes") from None
+                return
+        raise ArtifactStoreUnavailable(f"s3://{self.bucket}/{key}: concurrent writes kept conflicting")
+
     def _read(self, key: str) -> bytes:
         with _map_errors(key):
             body: bytes = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
@@ -139,7 +152,8 @@ class S3ArtifactStore:
 
 def _error_code(exc: ClientError) -> tuple[str, int]:
     response: Any = exc.response
-    return str(response.get("Error", {}).get("Code", "")), int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+    code = response.get("Error", {}).get("Code", "")
+    return str(code), int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
 
 
 @contextlib.contextmanager
@@ -153,6 +167,8 @@ def _map_errors(key: str) -> Iterator[None]:
         yield
     except ClientError as exc:
         code, status = _error_code(exc)
+        if code == "NoSuchBucket":
+            raise ArtifactStoreUnavailable(f"{key}: the bucket does not exist") from exc
         if status == 412 or code in ("PreconditionFailed", "ConditionalRequestConflict"):
             raise ArtifactExists(f"{key} already exists") from exc
         if status == 404 or code in ("NoSuchKey", "NotFound", "404"):
@@ -160,5 +176,3 @@ def _map_errors(key: str) -> Iterator[None]:
         raise ArtifactStoreUnavailable(f"{key}: S3 answered {status} {code}") from exc
     except BotoCoreError as exc:
         raise ArtifactStoreUnavailable(f"{key}: {exc}") from exc
-    except ArtifactError:
-        raise

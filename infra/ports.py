@@ -170,6 +170,8 @@ def check_revision_files(bot_id: str, rev_hash: str, files: Mapping[str, bytes])
     return rev
 
 
-def stored_revision(bot_id: str, rev_hash: str, files: dict[str, bytes], rev: dict[str, Any], uri: str) -> StoredRevision:
+def stored_revision(
+    bot_id: str, rev_hash: str, files: dict[str, bytes], rev: dict[str, Any], uri: str
+) -> StoredRevision:
     """A ``StoredRevision`` whose mappings cannot be changed by the caller."""
     return StoredRevision(bot_id, rev_hash, MappingProxyType(files), MappingProxyType(rev), uri)

@@ -10,10 +10,13 @@ Every variable, its default and meaning:
 | ``BOTKILN_LLM_TIMEOUT_S`` | ``120`` | per-request timeout, seconds |
 | ``BOTKILN_LLM_MAX_ATTEMPTS`` | ``3`` | generate -> gates -> feedback rounds before a build fails |
 | ``BOTKILN_LLM_SEED`` | ``0`` | seed sent to the model and recorded in the build metadata |
-| ``BOTKILN_DATABASE_URL`` | (none) | PostgreSQL DSN (``postgresql://user@host:port/db``); unset = the embedded server |
-| ``BOTKILN_ARTIFACTS`` | ``file://./var/artifacts`` | revision store: ``file://PATH`` (a local directory) or ``s3://BUCKET/PREFIX`` |
-| ``BOTKILN_S3_ENDPOINT_URL`` | (none) | S3-compatible endpoint (``http(s)://host:port``); unset = AWS |
-| ``BOTKILN_SECRET_KEY`` | (none) | base64 of 32 random bytes encrypting bot tokens and webhook secrets at rest; comma-separated keys rotate (the first encrypts, all decrypt); required once bots are stored |
+| ``BOTKILN_DATABASE_URL`` | (none) | PostgreSQL DSN ``postgresql://user@host:port/db``; unset = embedded |
+| ``BOTKILN_ARTIFACTS`` | ``file://./var/artifacts`` | revision store: ``file://DIR`` or ``s3://BUCKET/PREFIX`` |
+| ``BOTKILN_S3_ENDPOINT_URL`` | (none) | S3-compatible endpoint ``http(s)://host:port``; unset = AWS |
+| ``BOTKILN_SECRET_KEY`` | (none) | base64 of 32 random bytes: encrypts bot tokens and webhook secrets |
+
+``BOTKILN_SECRET_KEY`` may list several keys, comma-separated, to rotate: the first
+encrypts, all decrypt. It is required once bots are stored.
 
 A malformed value fails at start-up with a sentence naming the variable.
 """

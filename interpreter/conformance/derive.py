@@ -17,7 +17,7 @@ from typing import Any
 from botkiln.interpreter.pointers import split
 
 GENERIC_ANSWERS = ["Ann", "42", "-3.5", "007", "a@b.co", "no way", "Ёлка 🙂", "x" * 300, "yes"]
-MAX_SCRIPTS = 90
+MAX_SCRIPTS = 400
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ import json
 import re
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -291,7 +291,7 @@ def _handler_for(standin: LlmStandin) -> type[BaseHTTPRequestHandler]:
                     self._send(404, _error(f"Unknown request URL: POST {self.path}.", "invalid_request_error", None))
                 return
             behaviour = standin._next()
-            standin._record(Recorded("POST", self.path, True, body, behaviour and behaviour.kind))
+            standin._record(Recorded("POST", self.path, True, body, behaviour.kind if behaviour else None))
             if behaviour is None:
                 self._send(
                     500, _error("llm stand-in: no behaviour was scripted for this request", "server_error", None)
