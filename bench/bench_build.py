@@ -9,10 +9,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from botkiln.generator.ast_policy import check_source
 from botkiln.generator.compiler import compile_spec
 from botkiln.generator.generators import CompilerGenerator
 from botkiln.generator.revision import allowed_domains, build_revision
-from botkiln.generator.ast_policy import check_source
 from botkiln.interpreter.validation import validate_spec
 
 
@@ -25,21 +25,50 @@ def big_spec(flows: int = 100) -> dict[str, Any]:
         "intents": [],
         "flows": [],
         "state": {"vars": {"answer": {"type": "string"}, "score": {"type": "number"}}},
-        "localization": {"strings": {"ask": {"en": "Answer {{state.score}}?", "ru": "Ответ?"}, "ok": {"en": "OK"}, "bad": {"en": "No"}}},
+        "localization": {
+            "strings": {
+                "ask": {"en": "Answer {{state.score}}?", "ru": "Ответ?"},
+                "ok": {"en": "OK"},
+                "bad": {"en": "No"},
+            }
+        },
     }
     for i in range(flows):
-        spec["flows"].append({"id": f"flow{i}", "steps": [
-            {"id": "intro", "type": "reply", "text": "ok", "buttons": {"inline": [[{"text": "ok", "data": f"go{i}"}]]}},
-            {"id": "q", "type": "ask", "var": "answer", "prompt": "ask"},
-            {"id": "v", "type": "validate", "var": "answer", "regex": "[a-z]{1,10}", "error": "bad"},
-            {"id": "s", "type": "save", "set": {"score": {"increment": 1}}},
-            {"id": "g", "type": "goto", "when": {"left": "state.score", "op": "ge", "right": 3}, "next": "done", "elseNext": "q"},
-            {"id": "done", "type": "reply", "text": "ok", "next": f"@flow{(i + 1) % flows}" if i % 10 == 0 else "#end"},
-        ]})
+        spec["flows"].append(
+            {
+                "id": f"flow{i}",
+                "steps": [
+                    {
+                        "id": "intro",
+                        "type": "reply",
+                        "text": "ok",
+                        "buttons": {"inline": [[{"text": "ok", "data": f"go{i}"}]]},
+                    },
+                    {"id": "q", "type": "ask", "var": "answer", "prompt": "ask"},
+                    {"id": "v", "type": "validate", "var": "answer", "regex": "[a-z]{1,10}", "error": "bad"},
+                    {"id": "s", "type": "save", "set": {"score": {"increment": 1}}},
+                    {
+                        "id": "g",
+                        "type": "goto",
+                        "when": {"left": "state.score", "op": "ge", "right": 3},
+                        "next": "done",
+                        "elseNext": "q",
+                    },
+                    {
+                        "id": "done",
+                        "type": "reply",
+                        "text": "ok",
+                        "next": f"@flow{(i + 1) % flows}" if i % 10 == 0 else "#end",
+                    },
+                ],
+            }
+        )
         if i < 100:
             spec["commands"].append({"command": f"c{i}", "flow": f"flow{i}"})
         if i % 5 == 0:
-            spec["intents"].append({"id": f"i{i}", "flow": f"flow{i}", "keywords": {"en": [f"topic{i}"], "ru": [f"тема{i}"]}})
+            spec["intents"].append(
+                {"id": f"i{i}", "flow": f"flow{i}", "keywords": {"en": [f"topic{i}"], "ru": [f"тема{i}"]}}
+            )
     return spec
 
 

@@ -126,8 +126,7 @@ def main() -> None:
     report("Sandbox.call (trivial handler)", timed(lambda: tiny.call("{}"), 3000))
     report("json.loads(output) on the host", timed(lambda: json.loads(output), 3000))
     depth = Sandbox(
-        "var d = 0; function f() { d++; f(); }"
-        " function step(i) { try { f(); } catch (e) {} return {depth: d}; }"
+        "var d = 0; function f() { d++; f(); } function step(i) { try { f(); } catch (e) {} return {depth: d}; }"
     ).call_obj({})["depth"]
     print(f"  JS recursion depth allowed by stack_bytes={limits.stack_bytes}: {depth}")
 

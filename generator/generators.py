@@ -36,7 +36,6 @@ class CompilerGenerator:
 
 def _llm() -> Any:
     from botkiln.generator.llm import LlmGenerator
-
     from botkiln.infra.settings import Settings
 
     return LlmGenerator.from_settings(Settings.from_env())

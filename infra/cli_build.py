@@ -17,6 +17,7 @@ from typing import Any
 from botkiln.generator.generators import GENERATORS, build_generator
 from botkiln.generator.revision import BuildFailed, build_revision
 from botkiln.infra.files import load_json, parse_json, read_text
+from botkiln.infra.settings import SettingsError
 from botkiln.interpreter.conformance import Script, check_conformance, derive_scripts
 from botkiln.interpreter.errors import SpecInvalid, UnusableInput
 from botkiln.interpreter.quickjs import QuickJsEngine, SandboxError
@@ -73,7 +74,7 @@ def _build(args: argparse.Namespace) -> int:
         print(f"{args.spec}: build failed at {exc.stage} after {len(exc.attempts)} attempt(s):", file=sys.stderr)
         print(exc.detail, file=sys.stderr)
         return 1
-    except UnusableInput as exc:
+    except (UnusableInput, SettingsError) as exc:
         print(exc, file=sys.stderr)
         return 2
     out = Path(args.out)

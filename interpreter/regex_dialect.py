@@ -50,15 +50,18 @@ MAX_STATES: Final = 2000
 MAX_VALUE: Final = 4096
 FOLD_LIMIT: Final = 0x52F
 
+# Memo bounds per compiled pattern (speed only; see docs/regex.md §7.4).
 _DFA_STATES: Final = 1024
 _DFA_BITS: Final = 1 << 21
-_CLASS_MEMO: Final = 8192
+_DFA_EDGES: Final = 8192
+_CLASS_MEMO: Final = 1024
+# Transition plan tuning (see ``_plan``).
 _CHUNK: Final = 8
 _SHIFTS: Final = 16
+_SHIFT_USERS: Final = 4
 _BEHIND: Final = 4
 _WINDOW: Final = (1 << 16) - 1
 _SPARSE: Final = 12
-_SHIFT_USERS: Final = 4
 
 
 class RegexInvalid(BotkilnError):
@@ -269,6 +272,7 @@ class _Dfa:
         self.masks: list[int] = []
         self.ids: dict[int, int] = {}
         self.rows: list[dict[int, int]] = []
+        self.edges = 0
         self.start = self.intern(start)
         self.dead = self.intern(0)
 
@@ -287,6 +291,7 @@ class Regex:
     __slots__ = (
         "_accept",
         "_bounds",
+        "_cap",
         "_chunks",
         "_classes",
         "_dfa",
@@ -321,9 +326,7 @@ class Regex:
         plan = _plan(follow)
         self._ups, self._downs, self._groups = plan.ups, plan.downs, plan.groups
         self._follow, self._irregular = plan.rest, plan.irregular
-        edges = sorted(
-            {e for s in char_states for r in nfa.sets[s] or () for e in (r[0], r[1] + 1)}
-        )
+        edges = sorted({e for s in char_states for r in nfa.sets[s] or () for e in (r[0], r[1] + 1)})
         self._bounds = edges
         by_set: dict[Ranges, int] = {}
         for s in char_states:
@@ -334,13 +337,10 @@ class Regex:
             for lo, hi in ranges:
                 for k in range(bisect_right(edges, lo), bisect_right(edges, hi) + 1):
                     self._accept[k] |= mask
-        self._chunks: list[dict[int, int]] = [
-            {} for _ in range((len(char_states) + 1 + _CHUNK - 1) // _CHUNK)
-        ]
-        self._irregular_bytes = [
-            j for j in range(len(self._chunks)) if self._irregular >> (j * _CHUNK) & 0xFF
-        ]
+        self._chunks: list[dict[int, int]] = [{} for _ in range((len(char_states) + 1 + _CHUNK - 1) // _CHUNK)]
+        self._irregular_bytes = [j for j in range(len(self._chunks)) if self._irregular >> (j * _CHUNK) & 0xFF]
         self._classes: dict[str, int] = {}
+        self._cap = min(_DFA_STATES, max(64, _DFA_BITS // len(follow)))
         self._dfa = _Dfa(self._start)
         self._lock = threading.Lock()
 
@@ -358,9 +358,12 @@ class Regex:
         if ignore_case:
             value = fold(value)
         dfa = self._dfa
-        if len(dfa.masks) > _DFA_STATES:
-            with self._lock:
-                dfa = self._dfa = _Dfa(self._start)
+        matched = self._run(dfa, value)
+        if len(dfa.masks) > self._cap or dfa.edges > _DFA_EDGES:
+            self._dfa = _Dfa(self._start)
+        return matched
+
+    def _run(self, dfa: _Dfa, value: str) -> bool:
         classes, rows, dead = self._classes, dfa.rows, dfa.dead
         state = dfa.start
         for c in value:
@@ -418,6 +421,7 @@ class Regex:
                         nxt |= self._fill(j, byte) if found is None else found
             target = dfa.intern(nxt)
             dfa.rows[state][k] = target
+            dfa.edges += 1
             return target
 
     def _fill(self, j: int, byte: int) -> int:
@@ -430,7 +434,7 @@ class Regex:
         return mask
 
 
-@lru_cache(maxsize=512)
+@lru_cache(maxsize=256)
 def _compile(pattern: str) -> Regex | RegexError:
     tree = parse(pattern)
     if isinstance(tree, RegexError):
@@ -440,8 +444,8 @@ def _compile(pattern: str) -> Regex | RegexError:
         return RegexError(
             TOO_COMPLEX,
             0,
-            f"pattern needs {states} automaton states at 0; at most {MAX_STATES} are allowed "
-            "(lower the repetition counts)",
+            f"pattern needs {states} automaton states; at most {MAX_STATES} are allowed "
+            "(lower the repetition counts or nest fewer of them)",
         )
     return Regex(pattern, tree)
 

@@ -170,8 +170,8 @@ def parse(pattern: str) -> Node | RegexError:
         return RegexError(
             TOO_COMPLEX,
             MAX_PATTERN,
-            f"pattern of {len(pattern)} code points at {MAX_PATTERN}; "
-            f"a pattern has at most {MAX_PATTERN}",
+            f"pattern of {len(pattern)} code points is too long at {MAX_PATTERN}; "
+            f"a pattern has at most {MAX_PATTERN} code points",
         )
     try:
         return _Parser(pattern).pattern()
@@ -278,8 +278,7 @@ class _Parser:
             _fail(
                 SYNTAX,
                 start,
-                f'invalid group "(?{after}" at {start}; expected "(?:" or "(" '
-                "(write \\( or \\? for the characters)",
+                f'invalid group "(?{after}" at {start}; expected "(?:" or "(" (write \\( or \\? for the characters)',
             )
         _fail(
             UNSUPPORTED,
@@ -299,9 +298,7 @@ class _Parser:
         if c == "?":
             return 0, 1
         low_text, high_text = self.braces(start)
-        if max(len(low_text), len(high_text or "")) > 3 or any(
-            int(t) > MAX_COUNT for t in (low_text, high_text) if t
-        ):
+        if max(len(low_text), len(high_text or "")) > 3 or any(int(t) > MAX_COUNT for t in (low_text, high_text) if t):
             _fail(
                 TOO_COMPLEX,
                 start,
@@ -314,8 +311,7 @@ class _Parser:
             _fail(
                 SYNTAX,
                 start,
-                f'quantifier "{self.src[start : self.pos]}" at {start} has its minimum above '
-                "its maximum",
+                f'quantifier "{self.src[start : self.pos]}" at {start} has its minimum above its maximum',
             )
         return low, high
 
@@ -370,8 +366,7 @@ class _Parser:
             _fail(
                 UNSUPPORTED,
                 at,
-                f'unsupported possessive quantifier "{previous}+" at {at}; '
-                "the dialect has no possessive quantifiers",
+                f'unsupported possessive quantifier "{previous}+" at {at}; the dialect has no possessive quantifiers',
             )
         _fail(
             SYNTAX,
@@ -380,7 +375,7 @@ class _Parser:
             "put the repeated part in a group, e.g. (?:a*){2}",
         )
 
-    def escape(self, at: int) -> int | Ranges:
+    def escape(self, at: int, in_class: bool = False) -> int | Ranges:
         """The escape whose backslash is at ``at`` (``pos`` is just after it)."""
         c = self.peek()
         if not c:
@@ -400,9 +395,10 @@ class _Parser:
             _fail(
                 UNSUPPORTED,
                 at,
-                f'unsupported backreference "{self.src[at : self.pos]}" at {at}; '
-                "the dialect has no backreferences",
+                f'unsupported backreference "{self.src[at : self.pos]}" at {at}; the dialect has no backreferences',
             )
+        if c == "b" and in_class:
+            _fail(UNSUPPORTED, at, f'unsupported backspace escape "\\b" at {at}; write \\u0008')
         if c in _UNSUPPORTED_ESCAPES:
             what, fix = _UNSUPPORTED_ESCAPES[c]
             _fail(UNSUPPORTED, at, f'unsupported {what} "\\{c}" at {at}; {fix}')
@@ -422,7 +418,7 @@ class _Parser:
             if valid and int(digits, 16) <= MAX_CODE_POINT:
                 self.pos = close + 1
                 return int(digits, 16)
-            found = self.src[at : close + 1] if close > 0 else self.src[at : at + 4]
+            found = self.src[at : close + 1] if close > 0 else self.src[at : at + 10]
             expected = "1 to 6 hex digits up to 10FFFF and then }"
         else:
             digits = self.src[self.pos : self.pos + 4]
@@ -444,8 +440,7 @@ class _Parser:
             _fail(
                 SYNTAX,
                 start,
-                f'empty class "{found}" at {start}; a class needs a member '
-                "(write \\] for the character)",
+                f'empty class "{found}" at {start}; a class needs a member (write \\] for the character)',
             )
         members: list[tuple[int, int]] = []
         if self.peek() == "-":
@@ -497,15 +492,14 @@ class _Parser:
             self.unterminated_class(start)
         self.pos += 1
         if c == "\\":
-            return self.escape(at)
+            return self.escape(at, in_class=True)
         if c == "[":
             _fail(SYNTAX, at, f'"[" at {at} inside a class; write \\[ for the character')
         if c == "-":
             _fail(
                 SYNTAX,
                 at,
-                f'unescaped "-" at {at} inside a class; a literal "-" must be first, last '
-                "or written \\-",
+                f'unescaped "-" at {at} inside a class; a literal "-" must be first, last or written \\-',
             )
         return ord(c)
 

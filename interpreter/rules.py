@@ -516,9 +516,10 @@ def rule_regexes(spec: dict[str, Any], facts: Facts) -> Iterator[SpecError]:
         if problem is not None:
             yield _err(at, problem.code, problem.message)
     for at, _flow, step in _steps(spec):
-        pattern = step.get("regex")
-        if step.get("ignoreCase") is True and isinstance(pattern, str):
-            literal = re.sub(r"\\.", "", pattern)
+        regex = step.get("regex")
+        if step.get("ignoreCase") is True and isinstance(regex, str):
+            # Literals outside classes only: a class may list both cases harmlessly.
+            literal = re.sub(r"\[(?:\\.|[^\]\\])*\]", "", re.sub(r"\\.", "", regex))
             upper = sorted({c for c in literal if fold(c) != c})
             if upper:
                 yield _err(

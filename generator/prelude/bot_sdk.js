@@ -714,7 +714,7 @@ function rxClosure(rx, starts) {
     else for (const t of rx.succ[s]) stack.push(t);
   }
   chars.sort((x, y) => x - y);
-  return { key: chars.join(","), chars: chars, match: match, next: new Map() };
+  return { key: (match ? "m" : "") + chars.join(","), chars: chars, match: match, next: new Map() };
 }
 
 function rxMatch(rx, value, ignoreCase) {

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 
@@ -40,7 +40,7 @@ class Migration:
 
     version: int
     name: str
-    sql: str
+    sql: str = field(repr=False)
 
     @property
     def sha256(self) -> str:

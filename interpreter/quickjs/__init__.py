@@ -4,6 +4,7 @@ Key contracts: JSON text in, JSON text out; no host capability, clock or randomn
 every failure is a :class:`SandboxError` and never takes the process down.
 """
 
+from .engine import QuickJsEngine
 from .errors import (
     BotCodeError,
     BotOutputError,
@@ -14,7 +15,6 @@ from .errors import (
     SandboxTimeout,
 )
 from .pool import PoolStats, SandboxPool
-from .engine import QuickJsEngine
 from .sandbox import Sandbox, SandboxLimits
 
 __all__ = [

@@ -30,7 +30,10 @@ def test_validate_exit_codes_and_human_output(tmp_path: Path, capsys: pytest.Cap
     assert main(["spec", "validate", good, bad]) == 1
     out = capsys.readouterr().out
     assert f"{bad}: 1 error\n" in out
-    assert '  /flows/0/steps/0/next: no step "nmae" in flow "main" [unresolved-step]\n    hint: did you mean "name"?' in out
+    assert (
+        '  /flows/0/steps/0/next: no step "nmae" in flow "main" [unresolved-step]\n    hint: did you mean "name"?'
+        in out
+    )
 
 
 def test_validate_unusable_inputs_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -54,7 +57,11 @@ def test_validate_json_output_lists_errors_with_pointers(tmp_path: Path, capsys:
 def test_hash_ignores_formatting_and_key_order(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     spec = minimal_spec()
     a = _write(tmp_path, "a.json", json.dumps(spec, indent=4))
-    b = _write(tmp_path, "b.json", json.dumps(dict(reversed(list(spec.items())))).replace('"schema_ver": 1', '"schema_ver": 1.0'))
+    b = _write(
+        tmp_path,
+        "b.json",
+        json.dumps(dict(reversed(list(spec.items())))).replace('"schema_ver": 1', '"schema_ver": 1.0'),
+    )
     assert main(["spec", "hash", a]) == 0
     first = capsys.readouterr().out.strip()
     assert main(["spec", "hash", b]) == 0
@@ -77,9 +84,15 @@ def test_simulate_prints_one_canonical_line_per_update(tmp_path: Path, capsys: p
 
 @pytest.mark.parametrize(
     ("events", "message"),
-    [('{"txt": "x"}\n', "unknown short-form field(s): txt"), ("[1]\n", "an event must be a JSON object"), ("{\n", "e.jsonl:1:")],
+    [
+        ('{"txt": "x"}\n', "unknown short-form field(s): txt"),
+        ("[1]\n", "an event must be a JSON object"),
+        ("{\n", "e.jsonl:1:"),
+    ],
 )
-def test_simulate_rejects_bad_events_with_their_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], events: str, message: str) -> None:
+def test_simulate_rejects_bad_events_with_their_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], events: str, message: str
+) -> None:
     spec = _write(tmp_path, "s.json", minimal_spec())
     path = _write(tmp_path, "e.jsonl", events)
     assert main(["simulate", spec, "--events", path]) == 2
@@ -95,7 +108,9 @@ def test_simulate_refuses_an_invalid_spec(tmp_path: Path, capsys: pytest.Capture
     assert "[schema-required]" in capsys.readouterr().err
 
 
-def test_chat_shows_messages_and_numbered_buttons(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_chat_shows_messages_and_numbered_buttons(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     spec = minimal_spec()
     spec["flows"][0]["steps"][1]["buttons"] = {"inline": [[{"text": "hello", "data": "Zed"}]]}
     path = _write(tmp_path, "s.json", spec)

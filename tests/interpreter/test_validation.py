@@ -232,7 +232,7 @@ CASES: list[tuple[str, Mutation, str, str]] = [
     (
         "regex-case-mismatch",
         lambda s: _add_step(
-            s, {"id": "v", "type": "validate", "var": "name", "regex": "\\D[A-Z]x", "ignoreCase": True}
+            s, {"id": "v", "type": "validate", "var": "name", "regex": "\\D[A-Z]Ax", "ignoreCase": True}
         ),
         "/flows/0/steps/4/regex",
         "regex-case-mismatch",

@@ -17,7 +17,9 @@ from botkiln.interpreter.conformance import Script, run_script
 from botkiln.interpreter.quickjs import QuickJsEngine
 from tests.strategies import api_fixtures, events, specs
 
-FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 
 
 @FUZZ
