@@ -15,11 +15,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-import asyncpg
+from botkiln.infra.db.pool import Db, from_row
 
-from botkiln.infra.db.pool import Db
-
-_COLUMNS = "id, at, actor_id, action, project_id, bot_id, target, detail"
 _SECRET_KEY = re.compile(r"token|secret|password|passwd|api_?key|cookie|credential", re.IGNORECASE)
 
 
@@ -35,10 +32,6 @@ class AuditEntry:
     bot_id: str | None
     target: str | None
     detail: Mapping[str, Any] = field(default_factory=dict)
-
-
-def _entry(row: asyncpg.Record) -> AuditEntry:
-    return AuditEntry(*(row[k] for k in _COLUMNS.replace(" ", "").split(",")))
 
 
 def _check_detail(value: Any, path: str = "detail") -> None:
@@ -70,7 +63,7 @@ async def record(
     _check_detail(detail or {})
     row = await db.fetchrow(
         "INSERT INTO audit_log (actor_id, action, project_id, bot_id, target, detail)"
-        " VALUES ($1, $2, $3, $4, $5, $6) RETURNING " + _COLUMNS,
+        " VALUES ($1, $2, $3, $4, $5, $6) RETURNING *",
         actor_id,
         action,
         project_id,
@@ -79,7 +72,7 @@ async def record(
         dict(detail or {}),
     )
     assert row is not None
-    return _entry(row)
+    return from_row(AuditEntry, row)
 
 
 async def list_entries(
@@ -93,7 +86,7 @@ async def list_entries(
 ) -> list[AuditEntry]:
     """Entries matching every filter given, newest first; ``before`` pages by id."""
     rows = await db.fetch(
-        "SELECT " + _COLUMNS + " FROM audit_log WHERE ($1::uuid IS NULL OR project_id = $1)"
+        "SELECT * FROM audit_log WHERE ($1::uuid IS NULL OR project_id = $1)"
         " AND ($2::text IS NULL OR bot_id = $2) AND ($3::uuid IS NULL OR actor_id = $3)"
         " AND ($4::bigint IS NULL OR id < $4) ORDER BY id DESC LIMIT $5",
         project_id,
@@ -102,4 +95,4 @@ async def list_entries(
         before,
         limit,
     )
-    return [_entry(r) for r in rows]
+    return [from_row(AuditEntry, r) for r in rows]

@@ -24,11 +24,11 @@ from uuid import UUID
 import asyncpg
 
 from botkiln.infra.crypto import SecretBox, constant_time_equals
-from botkiln.infra.db.pool import Db
+from botkiln.infra.db.pool import Db, from_row
 
-_COLUMNS = (
-    "id, project_id, name, telegram_bot_id, telegram_username, active_rev, active_since,"
-    " created_by, created_at, deleted_at"
+_SELECT = (
+    "SELECT id, project_id, name, telegram_bot_id, telegram_username, active_rev, active_since,"
+    " created_by, created_at, deleted_at FROM bots"
 )
 
 
@@ -70,10 +70,6 @@ class FlipResult:
     active_rev: str | None
 
 
-def _bot(row: asyncpg.Record) -> Bot:
-    return Bot(*(row[k] for k in _COLUMNS.replace(" ", "").split(",")))
-
-
 def _token_context(bot_id: str) -> str:
     return f"bot:{bot_id}:token"
 
@@ -100,7 +96,7 @@ async def create_bot(
         row = await db.fetchrow(
             "INSERT INTO bots (id, project_id, name, telegram_bot_id, telegram_username, token_ciphertext,"
             " webhook_secret_ciphertext, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-            " ON CONFLICT (id) DO NOTHING RETURNING " + _COLUMNS,
+            " ON CONFLICT (id) DO NOTHING RETURNING *",
             bot_id,
             project_id,
             name,
@@ -113,24 +109,21 @@ async def create_bot(
     except asyncpg.UniqueViolationError:
         assert telegram_bot_id is not None
         return TokenInUse(telegram_bot_id)
-    return BotIdTaken(bot_id) if row is None else _bot(row)
+    return BotIdTaken(bot_id) if row is None else from_row(Bot, row)
 
 
 async def get_bot(db: Db, bot_id: str, *, include_deleted: bool = False) -> Bot | None:
     """The bot, unless it does not exist or was deleted (and ``include_deleted`` is false)."""
-    row = await db.fetchrow("SELECT " + _COLUMNS + " FROM bots WHERE id = $1", bot_id)
+    row = await db.fetchrow(_SELECT + " WHERE id = $1", bot_id)
     if row is None or (row["deleted_at"] is not None and not include_deleted):
         return None
-    return _bot(row)
+    return from_row(Bot, row)
 
 
 async def list_bots(db: Db, project_id: UUID) -> list[Bot]:
     """The project's live bots, oldest first."""
-    rows = await db.fetch(
-        "SELECT " + _COLUMNS + " FROM bots WHERE project_id = $1 AND deleted_at IS NULL ORDER BY created_at, id",
-        project_id,
-    )
-    return [_bot(r) for r in rows]
+    rows = await db.fetch(_SELECT + " WHERE project_id = $1 AND deleted_at IS NULL ORDER BY created_at, id", project_id)
+    return [from_row(Bot, r) for r in rows]
 
 
 async def set_token(
@@ -174,9 +167,7 @@ async def decrypt_token(db: Db, box: SecretBox, bot_id: str) -> str | None:
     Raises:
         DecryptionFailed: the stored value does not decrypt with the configured keys.
     """
-    ciphertext = await db.fetchval(
-        "SELECT token_ciphertext FROM bots WHERE id = $1 AND deleted_at IS NULL", bot_id
-    )
+    ciphertext = await db.fetchval("SELECT token_ciphertext FROM bots WHERE id = $1 AND deleted_at IS NULL", bot_id)
     return None if ciphertext is None else box.decrypt(ciphertext, context=_token_context(bot_id))
 
 

@@ -67,9 +67,7 @@ class Deployment:
 
 
 def _deployment(row: asyncpg.Record) -> Deployment:
-    stages = tuple(
-        Stage(s["stage"], s["status"], s["detail"], datetime.fromisoformat(s["at"])) for s in row["stages"]
-    )
+    stages = tuple(Stage(s["stage"], s["status"], s["detail"], datetime.fromisoformat(s["at"])) for s in row["stages"])
     return Deployment(
         id=row["id"],
         bot_id=row["bot_id"],
@@ -118,9 +116,7 @@ async def start_deployment(
     return found
 
 
-async def record_stage(
-    db: Db, deployment_id: int, stage: str, status: StageStatus, detail: str = ""
-) -> Stage | None:
+async def record_stage(db: Db, deployment_id: int, stage: str, status: StageStatus, detail: str = "") -> Stage | None:
     """Append a stage event; None if the deployment has already finished."""
     row = await db.fetchrow(
         "INSERT INTO deployment_stages (deployment_id, stage, status, detail)"

@@ -12,15 +12,21 @@ without their password (``redact_dsn``).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 from collections.abc import AsyncIterator, Iterator
-from typing import TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from botkiln.interpreter.errors import BotkilnError
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+    T = TypeVar("T", bound=DataclassInstance)
 
 Pool: TypeAlias = "asyncpg.Pool[asyncpg.Record]"
 Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
@@ -62,6 +68,12 @@ def map_db_errors(dsn: str) -> Iterator[None]:
     ) as exc:
         reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         raise DatabaseUnavailable(f"cannot use PostgreSQL at {redact_dsn(dsn)}: {reason}") from exc
+
+
+def from_row(cls: type[T], row: asyncpg.Record | dict[str, Any]) -> T:
+    """An instance of the dataclass ``cls`` from the row's columns of the same names (others ignored)."""
+    keys = set(row.keys())
+    return cls(**{f.name: row[f.name] for f in dataclasses.fields(cls) if f.name in keys})
 
 
 async def init_connection(conn: asyncpg.Connection[asyncpg.Record]) -> None:

@@ -21,11 +21,6 @@ import asyncpg
 
 from botkiln.infra.db.pool import Db
 
-_COLUMNS = (
-    "bot_id, rev_hash, spec_version, spec_hash, artifacts_uri, bot_js_sha256, bot_js_size,"
-    " spec_json_sha256, spec_json_size, rev_json_sha256, rev_json_size, build, rev, created_by, created_at"
-)
-
 
 @dataclass(frozen=True)
 class Digest:
@@ -84,7 +79,7 @@ async def record_revision(
         "INSERT INTO revisions (bot_id, rev_hash, spec_version, spec_hash, artifacts_uri, bot_js_sha256,"
         " bot_js_size, spec_json_sha256, spec_json_size, rev_json_sha256, rev_json_size, build, rev, created_by)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-        " ON CONFLICT (bot_id, rev_hash) DO NOTHING RETURNING " + _COLUMNS,
+        " ON CONFLICT (bot_id, rev_hash) DO NOTHING RETURNING *",
         rev["botId"],
         rev["revHash"],
         rev.get("specVersion"),
@@ -109,9 +104,7 @@ async def record_revision(
 
 async def get_revision(db: Db, bot_id: str, rev_hash: str) -> RevisionRecord | None:
     """The recorded revision, if any."""
-    row = await db.fetchrow(
-        "SELECT " + _COLUMNS + " FROM revisions WHERE bot_id = $1 AND rev_hash = $2", bot_id, rev_hash
-    )
+    row = await db.fetchrow("SELECT * FROM revisions WHERE bot_id = $1 AND rev_hash = $2", bot_id, rev_hash)
     return None if row is None else _record(row)
 
 
@@ -120,7 +113,7 @@ async def list_revisions(
 ) -> list[RevisionRecord]:
     """The bot's revisions, newest first; ``before`` pages by ``created_at``."""
     rows = await db.fetch(
-        "SELECT " + _COLUMNS + " FROM revisions WHERE bot_id = $1"
+        "SELECT * FROM revisions WHERE bot_id = $1"
         " AND ($2::timestamptz IS NULL OR created_at < $2) ORDER BY created_at DESC, rev_hash LIMIT $3",
         bot_id,
         before,

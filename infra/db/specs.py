@@ -25,7 +25,7 @@ import asyncpg
 from botkiln.infra.db.pool import Db
 from botkiln.interpreter.canonical import canonical_json
 
-_COLUMNS = "bot_id, version, spec_hash, author_id, message, created_at"
+_LIST = "SELECT bot_id, version, spec_hash, author_id, message, created_at FROM spec_versions"
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ async def save_spec_version(
         "INSERT INTO spec_versions (bot_id, version, spec, spec_hash, author_id, message)"
         " SELECT $1, $2 + 1, $3, $4, $5, $6"
         " WHERE (SELECT coalesce(max(version), 0) FROM spec_versions WHERE bot_id = $1) = $2"
-        " ON CONFLICT (bot_id, version) DO NOTHING RETURNING " + _COLUMNS + ", spec",
+        " ON CONFLICT (bot_id, version) DO NOTHING RETURNING *",
         bot_id,
         expected_version,
         text,
@@ -123,13 +123,11 @@ async def get_spec_version(db: Db, bot_id: str, version: int | None = None) -> S
     """A version with its spec (the latest when ``version`` is None)."""
     if version is None:
         row = await db.fetchrow(
-            "SELECT " + _COLUMNS + ", spec FROM spec_versions WHERE bot_id = $1 ORDER BY version DESC LIMIT 1",
+            "SELECT * FROM spec_versions WHERE bot_id = $1 ORDER BY version DESC LIMIT 1",
             bot_id,
         )
     else:
-        row = await db.fetchrow(
-            "SELECT " + _COLUMNS + ", spec FROM spec_versions WHERE bot_id = $1 AND version = $2", bot_id, version
-        )
+        row = await db.fetchrow("SELECT * FROM spec_versions WHERE bot_id = $1 AND version = $2", bot_id, version)
     return None if row is None else _version(row)
 
 
@@ -139,13 +137,10 @@ async def latest_version(db: Db, bot_id: str) -> int:
     return int(value)
 
 
-async def list_spec_versions(
-    db: Db, bot_id: str, *, limit: int = 50, before: int | None = None
-) -> list[SpecVersion]:
+async def list_spec_versions(db: Db, bot_id: str, *, limit: int = 50, before: int | None = None) -> list[SpecVersion]:
     """Versions newest first, without their spec; ``before`` pages (version numbers below it)."""
     rows = await db.fetch(
-        "SELECT " + _COLUMNS + " FROM spec_versions WHERE bot_id = $1 AND ($2::int IS NULL OR version < $2)"
-        " ORDER BY version DESC LIMIT $3",
+        _LIST + " WHERE bot_id = $1 AND ($2::int IS NULL OR version < $2) ORDER BY version DESC LIMIT $3",
         bot_id,
         before,
         limit,

@@ -26,15 +26,10 @@ from uuid import UUID
 
 import asyncpg
 
-from botkiln.infra.db.pool import Db
+from botkiln.infra.db.pool import Db, from_row
 from botkiln.interpreter.canonical import canonical_json
 
 Status = Literal["queued", "running", "succeeded", "failed"]
-
-_COLUMNS = (
-    "id, kind, status, payload, bot_id, actor_id, idempotency_key, attempts, max_attempts, lease_owner,"
-    " lease_until, result, error, created_at, updated_at, started_at, finished_at"
-)
 
 
 @dataclass(frozen=True)
@@ -76,10 +71,8 @@ class IdempotencyKeyReused:
     task_id: UUID
 
 
-def _task(row: asyncpg.Record | dict[str, Any]) -> Task:
-    values = dict(row.items())
-    values.pop("request_hash", None)
-    return Task(**values)
+def _task(row: asyncpg.Record) -> Task:
+    return from_row(Task, row)
 
 
 def _request_hash(kind: str, payload: Mapping[str, Any], bot_id: str | None) -> str:
@@ -102,7 +95,7 @@ async def enqueue_task(
         "INSERT INTO tasks (kind, payload, request_hash, bot_id, actor_id, idempotency_key, max_attempts)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7)"
         " ON CONFLICT (actor_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
-        " RETURNING " + _COLUMNS,
+        " RETURNING *",
         kind,
         dict(payload),
         request_hash,
@@ -114,8 +107,7 @@ async def enqueue_task(
     if row is not None:
         return Enqueued(_task(row), created=True)
     existing = await db.fetchrow(
-        "SELECT " + _COLUMNS + ", request_hash FROM tasks"
-        " WHERE actor_id IS NOT DISTINCT FROM $1 AND idempotency_key = $2",
+        "SELECT * FROM tasks WHERE actor_id IS NOT DISTINCT FROM $1 AND idempotency_key = $2",
         actor_id,
         idempotency_key,
     )
@@ -127,14 +119,14 @@ async def enqueue_task(
 
 async def get_task(db: Db, task_id: UUID) -> Task | None:
     """The task, if any."""
-    row = await db.fetchrow("SELECT " + _COLUMNS + " FROM tasks WHERE id = $1", task_id)
+    row = await db.fetchrow("SELECT * FROM tasks WHERE id = $1", task_id)
     return None if row is None else _task(row)
 
 
 async def list_tasks(db: Db, bot_id: str, *, limit: int = 50, before: datetime | None = None) -> list[Task]:
     """The bot's tasks, newest first; ``before`` pages by ``created_at``."""
     rows = await db.fetch(
-        "SELECT " + _COLUMNS + " FROM tasks WHERE bot_id = $1 AND ($2::timestamptz IS NULL OR created_at < $2)"
+        "SELECT * FROM tasks WHERE bot_id = $1 AND ($2::timestamptz IS NULL OR created_at < $2)"
         " ORDER BY created_at DESC, id LIMIT $3",
         bot_id,
         before,
@@ -151,7 +143,7 @@ async def claim_task(db: Db, task_id: UUID, *, owner: str, lease_s: float) -> Ta
         " updated_at = now(), error = NULL"
         " WHERE id = $1 AND attempts < max_attempts"
         " AND (status = 'queued' OR (status = 'running' AND lease_until < clock_timestamp()))"
-        " RETURNING " + _COLUMNS,
+        " RETURNING *",
         task_id,
         owner,
         lease_s,
@@ -192,7 +184,7 @@ async def fail_task(db: Db, task_id: UUID, *, owner: str, error: str, retry: boo
         "UPDATE tasks SET status = CASE WHEN $4 AND attempts < max_attempts THEN 'queued' ELSE 'failed' END,"
         " finished_at = CASE WHEN $4 AND attempts < max_attempts THEN NULL ELSE now() END,"
         " error = $3, lease_owner = NULL, lease_until = NULL, updated_at = now()"
-        " WHERE id = $1 AND status = 'running' AND lease_owner = $2 RETURNING " + _COLUMNS,
+        " WHERE id = $1 AND status = 'running' AND lease_owner = $2 RETURNING *",
         task_id,
         owner,
         error,
@@ -213,6 +205,6 @@ async def reap_expired(db: Db) -> list[Task]:
         " error = CASE WHEN attempts < max_attempts THEN error"
         "   ELSE 'the worker stopped (lease expired) on attempt ' || attempts || ' of ' || max_attempts END,"
         " lease_owner = NULL, lease_until = NULL, updated_at = now()"
-        " WHERE status = 'running' AND lease_until < clock_timestamp() RETURNING " + _COLUMNS
+        " WHERE status = 'running' AND lease_until < clock_timestamp() RETURNING *"
     )
     return [_task(r) for r in rows]

@@ -99,6 +99,19 @@ _PRELUDE = r"""
   ["performance", "WeakRef", "FinalizationRegistry", "queueMicrotask", "Atomics",
    "SharedArrayBuffer"].forEach(function (name) { delete g[name]; });
 
+  // Freeze the intrinsics bot.js can reach, so no write through a computed key
+  // ("__proto__", "constructor", a shared prototype) outlives the call that made it.
+  [Object, Array, String, Number, Boolean, Function, JSON, Math, Map, Set, WeakMap, WeakSet,
+   RegExp, Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError,
+   InternalError, BigInt, Symbol, Promise, ArrayBuffer, DataView, Uint8Array,
+   protoOf(Uint8Array), protoOf([][Symbol.iterator]()), protoOf(protoOf([][Symbol.iterator]())),
+   protoOf(new Map()[Symbol.iterator]()), protoOf(new Set()[Symbol.iterator]()),
+   protoOf(""[Symbol.iterator]()), protoOf(/x/[Symbol.matchAll]("x"))
+  ].forEach(function (intrinsic) {
+    freeze(intrinsic);
+    if (intrinsic.prototype) freeze(intrinsic.prototype);
+  });
+
   function engineFailure(e) {  // memory and stack exhaustion travel to the host untouched
     if (e === null) return true;  // QuickJS throws null when even its error cannot be allocated
     try {

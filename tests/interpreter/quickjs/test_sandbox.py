@@ -468,3 +468,19 @@ def test_failures_in_some_threads_do_not_disturb_calls_in_others() -> None:
         "throw:BotCodeError",
     ]
     assert len(outcomes) == 18
+
+
+def test_prototype_pollution_through_computed_keys_does_not_stick() -> None:
+    source = """
+    function step(input) {
+      var key = ["__", "proto", "__"].join("");
+      var target = {};
+      var error = "";
+      try { target[key].polluted = 1; } catch (e) { error = e.name; }
+      try { Array[["proto", "type"].join("")].push = null; } catch (e) { error += "," + e.name; }
+      return {clean: ({}).polluted === undefined && typeof [].push === "function", error: error};
+    }
+    """
+    sandbox = Sandbox(source)
+    for _ in range(2):  # the second call sees whatever the first one left behind
+        assert sandbox.call_obj({})["clean"] is True
