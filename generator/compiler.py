@@ -20,6 +20,7 @@ Invariants:
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable
 from importlib import resources
@@ -30,7 +31,7 @@ from botkiln.interpreter.canonical import spec_hash
 
 COMPILER_VERSION: Final = "1.0.0"
 
-__all__ = ["COMPILER_VERSION", "compile_spec", "sdk_source"]
+__all__ = ["COMPILER_VERSION", "compile_spec", "header", "sdk_hash", "sdk_source"]
 
 _MAX_STATE_BYTES = 65536
 _DEFAULT_RESPONSE_KB = 64
@@ -45,6 +46,12 @@ def sdk_source() -> str:
     return resources.files("botkiln.generator").joinpath("prelude/bot_sdk.js").read_text("utf-8")
 
 
+def sdk_hash() -> str:
+    """``sha256:`` and the first 16 hex digits of the SDK's bytes (what feeds ``sdkVersion``)."""
+    data = resources.files("botkiln.generator").joinpath("prelude/bot_sdk.js").read_bytes()
+    return "sha256:" + hashlib.sha256(data).hexdigest()[:16]
+
+
 def _rules_version() -> str:
     try:
         from botkiln.generator.ast_policy import AST_RULES_VERSION
@@ -54,8 +61,9 @@ def _rules_version() -> str:
 
 
 def header(spec: dict[str, Any]) -> str:
-    """The first line of bot.js: generator kind and version, AST rules, spec hash."""
-    return f"// botkiln compiler {COMPILER_VERSION} · ast-rules {_rules_version()} · spec sha256:{spec_hash(spec)}"
+    """The first line of bot.js: generator kind and version, SDK hash, AST rules, spec hash."""
+    stamp = f"botkiln compiler {COMPILER_VERSION} · sdk {sdk_hash()} · ast-rules {_rules_version()}"
+    return f"// {stamp} · spec sha256:{spec_hash(spec)}"
 
 
 # --- text and templates (compile-time halves of docs/botspec.md §2.3, §10.2) ----------------

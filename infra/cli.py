@@ -22,6 +22,7 @@ _COMMAND_MODULES = (
     "botkiln.infra.cli_simulate",
     "botkiln.infra.cli_js",
     "botkiln.infra.cli_build",
+    "botkiln.infra.cli_db",
 )
 
 

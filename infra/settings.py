@@ -14,6 +14,10 @@ Every variable, its default and meaning:
 | ``BOTKILN_ARTIFACTS`` | ``file://./var/artifacts`` | revision store: ``file://DIR`` or ``s3://BUCKET/PREFIX`` |
 | ``BOTKILN_S3_ENDPOINT_URL`` | (none) | S3-compatible endpoint ``http(s)://host:port``; unset = AWS |
 | ``BOTKILN_SECRET_KEY`` | (none) | base64 of 32 random bytes: encrypts bot tokens and webhook secrets |
+| ``BOTKILN_CONSOLE_ORIGIN`` | ``http://127.0.0.1:8000`` | the console's origin: the only one CORS and WebSocket origin checks admit |
+| ``BOTKILN_PUBLIC_URL`` | ``http://127.0.0.1:8000`` | where Telegram reaches this deployment; webhooks go to ``{url}/wh/{botId}`` |
+| ``BOTKILN_COOKIE_SECURE`` | ``false`` | mark session cookies ``Secure`` (set it whenever the API is served over HTTPS) |
+| ``BOTKILN_TELEGRAM_API_URL`` | ``https://api.telegram.org`` | Bot API base URL (the local stand-in in tests and the one-command mode) |
 
 ``BOTKILN_SECRET_KEY`` may list several keys, comma-separated, to rotate: the first
 encrypts, all decrypt. It is required once bots are stored.
@@ -34,6 +38,7 @@ from botkiln.interpreter.errors import BotkilnError
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _ENDPOINT = re.compile(r"^https?://[^/\s]+(/\S*)?$")
+_ORIGIN = re.compile(r"^https?://[^/\s]+$")
 
 
 class SettingsError(BotkilnError):
@@ -96,6 +101,17 @@ def _database_url(env: Mapping[str, str]) -> str | None:
     return raw
 
 
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name}={raw!r} is not a boolean (true/false)")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Botkiln's configuration (see the module docstring for the table)."""
@@ -110,6 +126,10 @@ class Settings:
     artifacts_url: str = "file://./var/artifacts"
     s3_endpoint_url: str | None = None
     secret_key: str | None = None
+    console_origin: str = "http://127.0.0.1:8000"
+    public_url: str = "http://127.0.0.1:8000"
+    cookie_secure: bool = False
+    telegram_api_url: str = "https://api.telegram.org"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -141,6 +161,10 @@ class Settings:
             artifacts_url=artifacts_url,
             s3_endpoint_url=_check(env, "BOTKILN_S3_ENDPOINT_URL", _ENDPOINT),
             secret_key=secret_key,
+            console_origin=_check(env, "BOTKILN_CONSOLE_ORIGIN", _ORIGIN) or cls.console_origin,
+            public_url=(_check(env, "BOTKILN_PUBLIC_URL", _ENDPOINT) or cls.public_url).rstrip("/"),
+            cookie_secure=_bool(env, "BOTKILN_COOKIE_SECURE", cls.cookie_secure),
+            telegram_api_url=_check(env, "BOTKILN_TELEGRAM_API_URL", _ENDPOINT) or cls.telegram_api_url,
         )
 
     @property

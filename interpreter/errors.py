@@ -5,8 +5,16 @@
     BotkilnError                 root of every exception Botkiln raises on purpose
     ├── SpecInvalid              a spec was used although it does not validate
     ├── UnusableInput            a file that cannot be read or is not JSON
-    └── EngineError              an engine could not produce an output
-        └── (QuickJS errors live in interpreter.quickjs.errors)
+    ├── EngineError              an engine could not produce an output
+    ├── SettingsError            infra.settings: a BOTKILN_* variable is malformed
+    ├── BuildFailed              generator.revision: no candidate passed both gates
+    ├── LlmUnavailable, LlmOutputError      generator.llm
+    ├── ArtifactError            infra.ports: Exists, Missing, Corrupt, StoreUnavailable
+    ├── DatabaseUnavailable      infra.db.pool
+    ├── MigrationError           infra.db.migrate
+    └── DecryptionFailed         infra.crypto
+    SandboxError                 interpreter.quickjs.errors (its own root: sandbox
+                                 failures are findings about bot code, not Botkiln's)
 
 Problems in a user's spec are not exceptions: they are ``SpecError`` values, all
 collected and returned together by validation.

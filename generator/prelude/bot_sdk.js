@@ -364,7 +364,7 @@ const RX_MAX_PATTERN = 256;
 const RX_MAX_COUNT = 100;
 const RX_MAX_VALUE = 4096;
 const RX_MAX_CP = 0x10ffff;
-const RX_MEMO = 4096;
+const RX_MEMO_CELLS = 1 << 16;
 const RX_PUNCTUATION = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
 const RX_CONTROL = new Map([
   ["n", 0x0a],
@@ -677,6 +677,7 @@ function rxCompile(pattern) {
 }
 
 function rxInRanges(ranges, cp) {
+  if (ranges.length === 2) return cp >= ranges[0] && cp <= ranges[1];
   let lo = 0;
   let hi = ranges.length / 2 - 1;
   while (lo <= hi) {
@@ -699,45 +700,84 @@ function rxClassOf(rx, cp) {
   return lo;
 }
 
-// The epsilon closure of `starts`: the sorted CHAR states reached, and whether MATCH is.
-function rxClosure(rx, starts) {
-  const seen = new Set();
-  const stack = starts.slice();
-  const chars = [];
-  let match = false;
-  while (stack.length > 0) {
-    const s = stack.pop();
-    if (seen.has(s)) continue;
-    seen.add(s);
-    if (s === 0) match = true;
-    else if (rx.sets[s] !== null) chars.push(s);
-    else for (const t of rx.succ[s]) stack.push(t);
-  }
-  chars.sort((x, y) => x - y);
-  return { key: (match ? "m" : "") + chars.join(","), chars: chars, match: match, next: new Map() };
+// Per-call scratch space of a match: visit stamps, the DFS stack, the memo of reached sets.
+function rxScratch(rx) {
+  return { mark: new Array(rx.sets.length).fill(0), gen: 0, stack: [], memo: new Map(), cells: 0 };
 }
 
+// The epsilon closure of the first `top` states on `scratch.stack`: the CHAR states reached,
+// and whether MATCH is. While the memo has room, states come in ascending order and equal
+// sets share one memo entry (a lazy DFA); once it is full, sets are used once and forgotten.
+function rxClosure(rx, scratch, top) {
+  scratch.gen += 1;
+  const gen = scratch.gen;
+  const mark = scratch.mark;
+  const sets = rx.sets;
+  const succ = rx.succ;
+  const stack = scratch.stack;
+  const found = [];
+  let match = false;
+  while (top > 0) {
+    const s = stack[--top];
+    if (mark[s] === gen) continue;
+    mark[s] = gen;
+    if (s === 0) match = true;
+    else if (sets[s] !== null) found.push(s);
+    else {
+      const next = succ[s];
+      for (let i = next.length - 1; i >= 0; i -= 1) stack[top++] = next[i];
+    }
+  }
+  if (scratch.cells >= RX_MEMO_CELLS) return { chars: found, match: match, next: null };
+  let chars = found;
+  if (found.length > 32) {
+    chars = [];
+    for (let s = 1; s < sets.length; s += 1) {
+      if (mark[s] === gen && sets[s] !== null) chars.push(s);
+    }
+  } else {
+    found.sort((x, y) => x - y);
+  }
+  const key = (match ? "m" : "") + chars.join(",");
+  const known = scratch.memo.get(key);
+  if (known !== undefined) return known;
+  const state = { chars: chars, match: match, next: new Map() };
+  scratch.memo.set(key, state);
+  scratch.cells += chars.length + 1;
+  return state;
+}
+
+// Whole-value match over code points; nothing outlives the call.
 function rxMatch(rx, value, ignoreCase) {
   if (cpLen(value) > RX_MAX_VALUE) return false;
   const input = ignoreCase ? fold(value) : value;
-  const memo = new Map();
-  let state = rxClosure(rx, [rx.entry]);
-  memo.set(state.key, state);
-  for (const ch of input) {
-    if (state.chars.length === 0) return false;
-    const cp = ch.codePointAt(0);
-    const k = rxClassOf(rx, cp);
-    let next = state.next.get(k);
-    if (next === undefined) {
-      const starts = [];
-      for (const s of state.chars) {
-        if (rxInRanges(rx.sets[s], cp)) starts.push(rx.succ[s][0]);
+  const scratch = rxScratch(rx);
+  const sets = rx.sets;
+  const succ = rx.succ;
+  const stack = scratch.stack;
+  stack[0] = rx.entry;
+  let state = rxClosure(rx, scratch, 1);
+  for (let i = 0; i < input.length; i += 1) {
+    const chars = state.chars;
+    if (chars.length === 0) return false;
+    let cp = input.charCodeAt(i);
+    if (cp >= 0xd800 && cp <= 0xdbff && i + 1 < input.length) {
+      const low = input.charCodeAt(i + 1);
+      if (low >= 0xdc00 && low <= 0xdfff) {
+        cp = (cp - 0xd800) * 0x400 + (low - 0xdc00) + 0x10000;
+        i += 1;
       }
-      next = rxClosure(rx, starts);
-      const known = memo.get(next.key);
-      if (known !== undefined) next = known;
-      else if (memo.size < RX_MEMO) memo.set(next.key, next);
-      state.next.set(k, next);
+    }
+    const k = rxClassOf(rx, cp);
+    let next = state.next === null ? undefined : state.next.get(k);
+    if (next === undefined) {
+      let top = 0;
+      for (let j = 0; j < chars.length; j += 1) {
+        const s = chars[j];
+        if (rxInRanges(sets[s], cp)) stack[top++] = succ[s][0];
+      }
+      next = rxClosure(rx, scratch, top);
+      if (state.next !== null) state.next.set(k, next);
     }
     state = next;
   }
@@ -753,8 +793,34 @@ const HALT = { halt: "the call ends" };
 const END = { end: "#end" };
 const STOP = { stop: "wait or pending" };
 
+// Maps keyed by variable names and intent ids have no prototype: with the intrinsics frozen
+// (as the sandbox does), assigning a key such as "constructor" or "toString" to an ordinary
+// object would hit the read-only inherited property and throw.
+function dataMap(value) {
+  const out = Object.create(null);
+  if (isObject(value)) {
+    for (const key of Object.keys(value)) out[key] = value[key];
+  }
+  return out;
+}
+
 function initialState() {
-  return { vars: {}, cursor: null, cooldowns: {}, setAt: {}, updatedAt: null };
+  const state = dataMap(null);
+  state.vars = dataMap(null);
+  state.cursor = null;
+  state.cooldowns = dataMap(null);
+  state.setAt = dataMap(null);
+  state.updatedAt = null;
+  return state;
+}
+
+function workingState(input) {
+  if (!isObject(input)) return initialState();
+  const state = dataMap(input);
+  state.vars = dataMap(state.vars);
+  state.cooldowns = dataMap(state.cooldowns);
+  state.setAt = dataMap(state.setAt);
+  return state;
 }
 
 function newRun(bot, input) {
@@ -767,7 +833,7 @@ function newRun(bot, input) {
     context: context,
     now: typeof context.now === "number" ? context.now : 0,
     loc: loc >= 0 ? loc : bot.defaultLocale,
-    state: isObject(input.state) ? input.state : initialState(),
+    state: workingState(input.state),
     actions: [],
     events: [],
     counters: { transitions: 0, apiCalls: 0, actions: 0 },

@@ -202,7 +202,11 @@ async def flip_active(
 
     With ``deployment_id`` (a deployment of ``new_rev`` to this bot, not finished)
     the same statement appends its ``flip`` stage as passed and its success
-    outcome, so a flip and its record cannot be separated by a crash.
+    outcome, so a flip and its record cannot be separated by a crash; nothing
+    flips if that deployment is for another bot or revision, or already finished.
+
+    Raises:
+        asyncpg.ForeignKeyViolationError: ``new_rev`` is not a recorded revision of this bot.
     """
     row = await db.fetchrow(
         "WITH flipped AS ("

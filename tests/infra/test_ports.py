@@ -1,0 +1,36 @@
+"""Every adapter satisfies its Protocol (checked by mypy on this file, STYLE rule 5)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import boto3
+
+import botkiln.infra.ports as ports
+from botkiln.infra.artifacts_fs import FsArtifactStore
+from botkiln.infra.artifacts_s3 import S3ArtifactStore
+from botkiln.infra.ports import ArtifactStore
+
+
+def test_artifact_stores_implement_the_protocol(tmp_path: Path) -> None:
+    client = boto3.client(
+        "s3",
+        endpoint_url="http://127.0.0.1:1",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+        region_name="us-east-1",
+    )
+    stores: list[ArtifactStore] = [FsArtifactStore(tmp_path), S3ArtifactStore(client, "bucket")]
+    assert [type(s).__name__ for s in stores] == ["FsArtifactStore", "S3ArtifactStore"]
+
+
+def test_each_protocol_stays_small() -> None:
+    members = [n for n in vars(ArtifactStore) if not n.startswith("_")]
+    assert len(members) <= 6, members
+
+
+def test_artifact_errors_share_one_root() -> None:
+    from botkiln.interpreter.errors import BotkilnError
+
+    for error in (ports.ArtifactExists, ports.ArtifactMissing, ports.ArtifactCorrupt, ports.ArtifactStoreUnavailable):
+        assert issubclass(error, ports.ArtifactError) and issubclass(error, BotkilnError)
