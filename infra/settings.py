@@ -18,6 +18,7 @@ Every variable, its default and meaning:
 | ``BOTKILN_PUBLIC_URL`` | ``http://127.0.0.1:8000`` | where Telegram reaches this deployment; webhooks go to ``{url}/wh/{botId}`` |
 | ``BOTKILN_COOKIE_SECURE`` | ``false`` | mark session cookies ``Secure`` (set it whenever the API is served over HTTPS) |
 | ``BOTKILN_TELEGRAM_API_URL`` | ``https://api.telegram.org`` | Bot API base URL (the local stand-in in tests and the one-command mode) |
+| ``BOTKILN_REDIS_URL`` | ``redis://127.0.0.1:6379/0`` | Redis: Dramatiq's broker, progress events and revision flips (pub/sub) |
 
 ``BOTKILN_SECRET_KEY`` may list several keys, comma-separated, to rotate: the first
 encrypts, all decrypt. It is required once bots are stored.
@@ -112,6 +113,13 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"{name}={raw!r} is not a boolean (true/false)")
 
 
+def _redis_url(env: Mapping[str, str]) -> str:
+    raw = env.get("BOTKILN_REDIS_URL") or "redis://127.0.0.1:6379/0"
+    if not raw.startswith(("redis://", "rediss://", "unix://")):
+        raise SettingsError("BOTKILN_REDIS_URL must be a redis://, rediss:// or unix:// URL")
+    return raw
+
+
 @dataclass(frozen=True)
 class Settings:
     """Botkiln's configuration (see the module docstring for the table)."""
@@ -126,6 +134,7 @@ class Settings:
     artifacts_url: str = "file://./var/artifacts"
     s3_endpoint_url: str | None = None
     secret_key: str | None = None
+    redis_url: str = "redis://127.0.0.1:6379/0"
     console_origin: str = "http://127.0.0.1:8000"
     public_url: str = "http://127.0.0.1:8000"
     cookie_secure: bool = False
@@ -161,6 +170,7 @@ class Settings:
             artifacts_url=artifacts_url,
             s3_endpoint_url=_check(env, "BOTKILN_S3_ENDPOINT_URL", _ENDPOINT),
             secret_key=secret_key,
+            redis_url=_redis_url(env),
             console_origin=_check(env, "BOTKILN_CONSOLE_ORIGIN", _ORIGIN) or cls.console_origin,
             public_url=(_check(env, "BOTKILN_PUBLIC_URL", _ENDPOINT) or cls.public_url).rstrip("/"),
             cookie_secure=_bool(env, "BOTKILN_COOKIE_SECURE", cls.cookie_secure),

@@ -25,7 +25,8 @@ def split(pointer: str) -> list[str]:
 
 
 def _is_index(token: str) -> bool:
-    return token == "0"  # noqa: S105 - a JSON pointer token, not a password or (token.isascii() and token.isdigit() and token[0] != "0")
+    """An RFC 6901 array index: ``0`` or digits without a leading zero."""
+    return token.isascii() and token.isdigit() and (len(token) == 1 or token[0] != "0")
 
 
 def resolve(document: JSON, pointer: str) -> JSON:

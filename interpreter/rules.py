@@ -295,6 +295,22 @@ def rule_strings(spec: dict[str, Any], facts: Facts) -> Iterator[SpecError]:
                 )
 
 
+MAX_TOAST = 200
+
+
+def rule_toasts(spec: dict[str, Any], facts: Facts) -> Iterator[SpecError]:
+    """bad-toast: callback toasts are static and at most 200 code points (Telegram's limit)."""
+    for i, route in _indexed(spec.get("callbacks")):
+        variants = facts.strings.get(route.get("toast"))
+        for locale, text in variants.items() if isinstance(variants, dict) else ():
+            if isinstance(text, str) and ("{{" in text or len(text) > MAX_TOAST):
+                yield _err(
+                    ("callbacks", i, "toast"), "bad-toast",
+                    f'toast string "{route["toast"]}" ({locale}) must have no placeholders and at most {MAX_TOAST} '
+                    f"code points; it has {len(text)}",
+                )  # fmt: skip
+
+
 def rule_intents(spec: dict[str, Any], facts: Facts) -> Iterator[SpecError]:
     """missing-default-keywords, unknown-locale, empty-keyword."""
     for i, intent in _indexed(spec.get("intents")):
@@ -572,6 +588,7 @@ RULES: tuple[Rule, ...] = (
     rule_limits,
     rule_references,
     rule_strings,
+    rule_toasts,
     rule_intents,
     rule_templates,
     rule_variables,

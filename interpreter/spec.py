@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from botkiln.interpreter.canonical import normalize
 from botkiln.interpreter.text import words
 
 MAX_STATE_BYTES = 65536
@@ -124,7 +125,12 @@ def _var_ttls(vars_: dict[str, Any], pii_ttl: int | None) -> dict[str, int]:
 
 
 def build_view(spec: dict[str, Any]) -> SpecView:
-    """Index a valid spec. Behaviour on an invalid spec is undefined."""
+    """Index a valid spec. Behaviour on an invalid spec is undefined.
+
+    The spec's numbers are brought into the engines' number model first (§2.2):
+    a literal beyond ±(2**53-1) is the double it denotes, as in JavaScript.
+    """
+    spec = normalize(spec)
     meta = spec["meta"]
     retention = meta.get("retention", {})
     state = spec.get("state", {})

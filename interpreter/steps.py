@@ -8,6 +8,7 @@ means one function here, one entry in ``STEP_HANDLERS`` and one conformance case
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from typing import Any, Final
@@ -179,7 +180,8 @@ def save(run: Run, step: StepView) -> str:
         if isinstance(expr, dict) and "increment" in expr:
             current = run.var(name)
             base = current if isinstance(current, int | float) and not isinstance(current, bool) else 0
-            planned.append((name, False, number(base + expr["increment"])))
+            total = base + expr["increment"]
+            planned.append((name, False, number(total) if math.isfinite(total) else None))
         else:
             remove, value = expression_value(run, expr)
             planned.append((name, remove, value))

@@ -151,7 +151,7 @@ def steps(draw: st.DrawFn, flow_ids: list[str], count: int) -> list[dict[str, An
             if draw(st.booleans()):
                 step["map"] = draw(
                     st.dictionaries(
-                        st.sampled_from(VARS), st.sampled_from(["", "/id", "/items/0", "/a~1b", "/missing"]), max_size=2
+                        st.sampled_from(VARS), st.sampled_from(["", "/id", "/items/0", "/items/1", "/items/01", "/a~1b", "/missing"]), max_size=2
                     )
                 )
             if draw(st.booleans()):
@@ -179,6 +179,7 @@ def specs(draw: st.DrawFn) -> dict[str, Any]:
         f"s{i}": {loc: draw(texts) or "·" for loc in locales if loc == locales[0] or draw(st.booleans())}
         for i in range(8)
     }
+    strings["toast"] = {locales[0]: "Got it ✓"}
     declared = {
         v: {
             "type": "json",
@@ -207,7 +208,7 @@ def specs(draw: st.DrawFn) -> dict[str, Any]:
             st.lists(
                 st.sampled_from(
                     [
-                        {"data": "yes", "flow": flow_ids[0], "toast": "s0"},
+                        {"data": "yes", "flow": flow_ids[0], "toast": "toast"},
                         {"prefix": "item:", "flow": flow_ids[-1], "var": "v2"},
                     ]
                 ),
@@ -264,7 +265,7 @@ events = st.one_of(
 
 api_results = st.sampled_from(
     [
-        {"status": 200, "body": {"id": "A-1", "items": [{"n": 1}], "a/b": True}},
+        {"status": 200, "body": {"id": "A-1", "items": [{"n": 1}, {"n": 2.5}], "a/b": True}},
         {"status": 201, "body": [1, 2]},
         {"status": 200, "body": "plain"},
         {"status": 503},

@@ -53,9 +53,7 @@ class SandboxLoadError(SandboxError):
 class SandboxTimeout(SandboxError):
     """A call used up its CPU budget (``limit_ms`` of process CPU time) and was interrupted."""
 
-    def __init__(
-        self, message: str, *, limit_ms: int = 0, elapsed_ms: float = 0.0, cpu_ms: float = 0.0
-    ) -> None:
+    def __init__(self, message: str, *, limit_ms: int = 0, elapsed_ms: float = 0.0, cpu_ms: float = 0.0) -> None:
         super().__init__(message)
         self.limit_ms = limit_ms
         self.elapsed_ms = elapsed_ms

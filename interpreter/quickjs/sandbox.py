@@ -229,9 +229,7 @@ class _Runtime:
 class Sandbox:
     """A warm, hardened QuickJS runtime running one bot.js; safe to share between threads."""
 
-    def __init__(
-        self, source: str, *, limits: SandboxLimits | None = None, name: str = "bot.js"
-    ) -> None:
+    def __init__(self, source: str, *, limits: SandboxLimits | None = None, name: str = "bot.js") -> None:
         """Load ``source`` into a fresh runtime.
 
         Raises:

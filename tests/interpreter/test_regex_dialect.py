@@ -408,118 +408,118 @@ def test_deeply_nested_groups_within_the_length_limit():
 # --- errors -----------------------------------------------------------------------------------
 
 ERRORS = [
-    ('a**', SYNTAX, 2),
-    ('a*{2}', SYNTAX, 2),
-    ('a{2}*', SYNTAX, 4),
-    ('a+*', SYNTAX, 2),
-    ('a?{1}', SYNTAX, 2),
-    ('a*?', UNSUPPORTED, 2),
-    ('a+?', UNSUPPORTED, 2),
-    ('a??', UNSUPPORTED, 2),
-    ('a{2}?', UNSUPPORTED, 4),
-    ('a*+', UNSUPPORTED, 2),
-    ('a{2}+', UNSUPPORTED, 4),
-    ('*', SYNTAX, 0),
-    ('+a', SYNTAX, 0),
-    ('?', SYNTAX, 0),
-    ('a|*', SYNTAX, 2),
-    ('(*)', SYNTAX, 1),
-    ('^*', SYNTAX, 1),
-    ('{2}', SYNTAX, 0),
-    ('{', SYNTAX, 0),
-    ('a{', SYNTAX, 1),
-    ('a{}', SYNTAX, 1),
-    ('a{,2}', SYNTAX, 1),
-    ('a{1,2', SYNTAX, 1),
-    ('a{x}', SYNTAX, 1),
-    ('a{01}', SYNTAX, 1),
-    ('a{1, 2}', SYNTAX, 1),
-    ('a{1,02}', SYNTAX, 1),
-    ('a{2,1}', SYNTAX, 1),
-    ('a{101}', TOO_COMPLEX, 1),
-    ('a{0,101}', TOO_COMPLEX, 1),
-    ('a{1000}', TOO_COMPLEX, 1),
-    ('a^', UNSUPPORTED, 1),
-    ('a$b', UNSUPPORTED, 1),
-    ('$a', UNSUPPORTED, 0),
-    ('^^', UNSUPPORTED, 1),
-    ('a$$', UNSUPPORTED, 1),
-    ('(a$)', UNSUPPORTED, 2),
-    ('\\', SYNTAX, 0),
-    ('a\\', SYNTAX, 1),
-    ('\\b', UNSUPPORTED, 0),
-    ('\\B', UNSUPPORTED, 0),
-    ('\\1', UNSUPPORTED, 0),
-    ('a\\12', UNSUPPORTED, 1),
-    ('\\0', UNSUPPORTED, 0),
-    ('\\k<n>', UNSUPPORTED, 0),
-    ('\\p{L}', UNSUPPORTED, 0),
-    ('\\P{L}', UNSUPPORTED, 0),
-    ('\\x41', UNSUPPORTED, 0),
-    ('\\cA', UNSUPPORTED, 0),
-    ('\\a', UNSUPPORTED, 0),
-    ('\\A', UNSUPPORTED, 0),
-    ('\\Z', UNSUPPORTED, 0),
-    ('\\z', UNSUPPORTED, 0),
-    ('\\G', UNSUPPORTED, 0),
-    ('\\N{DASH}', UNSUPPORTED, 0),
-    ('\\U0001F600', UNSUPPORTED, 0),
-    ('\\e', SYNTAX, 0),
-    ('\\q', SYNTAX, 0),
-    ('\\é', SYNTAX, 0),
-    ('\\ ', SYNTAX, 0),
-    ('\\u', SYNTAX, 0),
-    ('\\u12', SYNTAX, 0),
-    ('\\u12g4', SYNTAX, 0),
-    ('\\u{', SYNTAX, 0),
-    ('\\u{}', SYNTAX, 0),
-    ('\\u{1234567}', SYNTAX, 0),
-    ('\\u{110000}', SYNTAX, 0),
-    ('\\u{12', SYNTAX, 0),
-    ('\\u{g}', SYNTAX, 0),
-    ('(?=a)', UNSUPPORTED, 0),
-    ('(?!a)', UNSUPPORTED, 0),
-    ('(?<=a)', UNSUPPORTED, 0),
-    ('(?<!a)', UNSUPPORTED, 0),
-    ('(?<n>a)', UNSUPPORTED, 0),
-    ('(?P<n>a)', UNSUPPORTED, 0),
-    ('(?P=n)', UNSUPPORTED, 0),
-    ('(?>a)', UNSUPPORTED, 0),
-    ('(?#c)', UNSUPPORTED, 0),
-    ('(?(1)a)', UNSUPPORTED, 0),
-    ('(?i)a', UNSUPPORTED, 0),
-    ('(?i:a)', UNSUPPORTED, 0),
-    ('(?-i:a)', UNSUPPORTED, 0),
-    ('(?', SYNTAX, 0),
-    ('(?)', SYNTAX, 0),
-    ('(?1)', SYNTAX, 0),
-    ('(a', SYNTAX, 0),
-    ('((a)', SYNTAX, 0),
-    ('(a(b', SYNTAX, 2),
-    ('a)', SYNTAX, 1),
-    ('())', SYNTAX, 2),
-    (']', SYNTAX, 0),
-    ('a]', SYNTAX, 1),
-    ('}', SYNTAX, 0),
-    ('a}', SYNTAX, 1),
-    ('[]', SYNTAX, 0),
-    ('[^]', SYNTAX, 0),
-    ('[]a]', SYNTAX, 0),
-    ('[', SYNTAX, 0),
-    ('[a', SYNTAX, 0),
-    ('[^', SYNTAX, 0),
-    ('[a-', SYNTAX, 0),
-    ('[[]', SYNTAX, 1),
-    ('[a[]', SYNTAX, 2),
-    ('[z-a]', SYNTAX, 1),
-    ('[\\d-z]', SYNTAX, 1),
-    ('[a-\\d]', SYNTAX, 3),
-    ('[a--]', SYNTAX, 3),
-    ('[--a]', SYNTAX, 2),
-    ('[a-b-c]', SYNTAX, 4),
-    ('[\\u{110000}]', SYNTAX, 1),
-    ('[\\b]', UNSUPPORTED, 1),
-    ('[\\q]', SYNTAX, 1),
+    ("a**", SYNTAX, 2),
+    ("a*{2}", SYNTAX, 2),
+    ("a{2}*", SYNTAX, 4),
+    ("a+*", SYNTAX, 2),
+    ("a?{1}", SYNTAX, 2),
+    ("a*?", UNSUPPORTED, 2),
+    ("a+?", UNSUPPORTED, 2),
+    ("a??", UNSUPPORTED, 2),
+    ("a{2}?", UNSUPPORTED, 4),
+    ("a*+", UNSUPPORTED, 2),
+    ("a{2}+", UNSUPPORTED, 4),
+    ("*", SYNTAX, 0),
+    ("+a", SYNTAX, 0),
+    ("?", SYNTAX, 0),
+    ("a|*", SYNTAX, 2),
+    ("(*)", SYNTAX, 1),
+    ("^*", SYNTAX, 1),
+    ("{2}", SYNTAX, 0),
+    ("{", SYNTAX, 0),
+    ("a{", SYNTAX, 1),
+    ("a{}", SYNTAX, 1),
+    ("a{,2}", SYNTAX, 1),
+    ("a{1,2", SYNTAX, 1),
+    ("a{x}", SYNTAX, 1),
+    ("a{01}", SYNTAX, 1),
+    ("a{1, 2}", SYNTAX, 1),
+    ("a{1,02}", SYNTAX, 1),
+    ("a{2,1}", SYNTAX, 1),
+    ("a{101}", TOO_COMPLEX, 1),
+    ("a{0,101}", TOO_COMPLEX, 1),
+    ("a{1000}", TOO_COMPLEX, 1),
+    ("a^", UNSUPPORTED, 1),
+    ("a$b", UNSUPPORTED, 1),
+    ("$a", UNSUPPORTED, 0),
+    ("^^", UNSUPPORTED, 1),
+    ("a$$", UNSUPPORTED, 1),
+    ("(a$)", UNSUPPORTED, 2),
+    ("\\", SYNTAX, 0),
+    ("a\\", SYNTAX, 1),
+    ("\\b", UNSUPPORTED, 0),
+    ("\\B", UNSUPPORTED, 0),
+    ("\\1", UNSUPPORTED, 0),
+    ("a\\12", UNSUPPORTED, 1),
+    ("\\0", UNSUPPORTED, 0),
+    ("\\k<n>", UNSUPPORTED, 0),
+    ("\\p{L}", UNSUPPORTED, 0),
+    ("\\P{L}", UNSUPPORTED, 0),
+    ("\\x41", UNSUPPORTED, 0),
+    ("\\cA", UNSUPPORTED, 0),
+    ("\\a", UNSUPPORTED, 0),
+    ("\\A", UNSUPPORTED, 0),
+    ("\\Z", UNSUPPORTED, 0),
+    ("\\z", UNSUPPORTED, 0),
+    ("\\G", UNSUPPORTED, 0),
+    ("\\N{DASH}", UNSUPPORTED, 0),
+    ("\\U0001F600", UNSUPPORTED, 0),
+    ("\\e", SYNTAX, 0),
+    ("\\q", SYNTAX, 0),
+    ("\\é", SYNTAX, 0),
+    ("\\ ", SYNTAX, 0),
+    ("\\u", SYNTAX, 0),
+    ("\\u12", SYNTAX, 0),
+    ("\\u12g4", SYNTAX, 0),
+    ("\\u{", SYNTAX, 0),
+    ("\\u{}", SYNTAX, 0),
+    ("\\u{1234567}", SYNTAX, 0),
+    ("\\u{110000}", SYNTAX, 0),
+    ("\\u{12", SYNTAX, 0),
+    ("\\u{g}", SYNTAX, 0),
+    ("(?=a)", UNSUPPORTED, 0),
+    ("(?!a)", UNSUPPORTED, 0),
+    ("(?<=a)", UNSUPPORTED, 0),
+    ("(?<!a)", UNSUPPORTED, 0),
+    ("(?<n>a)", UNSUPPORTED, 0),
+    ("(?P<n>a)", UNSUPPORTED, 0),
+    ("(?P=n)", UNSUPPORTED, 0),
+    ("(?>a)", UNSUPPORTED, 0),
+    ("(?#c)", UNSUPPORTED, 0),
+    ("(?(1)a)", UNSUPPORTED, 0),
+    ("(?i)a", UNSUPPORTED, 0),
+    ("(?i:a)", UNSUPPORTED, 0),
+    ("(?-i:a)", UNSUPPORTED, 0),
+    ("(?", SYNTAX, 0),
+    ("(?)", SYNTAX, 0),
+    ("(?1)", SYNTAX, 0),
+    ("(a", SYNTAX, 0),
+    ("((a)", SYNTAX, 0),
+    ("(a(b", SYNTAX, 2),
+    ("a)", SYNTAX, 1),
+    ("())", SYNTAX, 2),
+    ("]", SYNTAX, 0),
+    ("a]", SYNTAX, 1),
+    ("}", SYNTAX, 0),
+    ("a}", SYNTAX, 1),
+    ("[]", SYNTAX, 0),
+    ("[^]", SYNTAX, 0),
+    ("[]a]", SYNTAX, 0),
+    ("[", SYNTAX, 0),
+    ("[a", SYNTAX, 0),
+    ("[^", SYNTAX, 0),
+    ("[a-", SYNTAX, 0),
+    ("[[]", SYNTAX, 1),
+    ("[a[]", SYNTAX, 2),
+    ("[z-a]", SYNTAX, 1),
+    ("[\\d-z]", SYNTAX, 1),
+    ("[a-\\d]", SYNTAX, 3),
+    ("[a--]", SYNTAX, 3),
+    ("[--a]", SYNTAX, 2),
+    ("[a-b-c]", SYNTAX, 4),
+    ("[\\u{110000}]", SYNTAX, 1),
+    ("[\\b]", UNSUPPORTED, 1),
+    ("[\\q]", SYNTAX, 1),
     ("[\\b]", UNSUPPORTED, 1),
 ]
 
@@ -542,50 +542,56 @@ def test_every_error_has_its_code_and_index(pattern, code, index):
         ("ab\\1", 'unsupported backreference "\\1" at 2; the dialect has no backreferences'),
         ("\\b", 'unsupported word boundary "\\b" at 0; the dialect has no assertions'),
         ("[\\b]", 'unsupported backspace escape "\\b" at 1; write \\u0008'),
-        ("\\p{L}", 'unsupported Unicode property escape "\\p" at 0; write the code points as a '
-         "class, e.g. [a-z]"),
+        ("\\p{L}", 'unsupported Unicode property escape "\\p" at 0; write the code points as a class, e.g. [a-z]'),
         ("\\x41", 'unsupported hex escape "\\x" at 0; write \\uXXXX or \\u{X...}'),
-        ("\\q", 'unknown escape "\\q" at 0; expected one of \\d \\D \\w \\W \\s \\S \\n \\r \\t '
-         "\\f \\v \\u, or \\ before ASCII punctuation"),
+        (
+            "\\q",
+            'unknown escape "\\q" at 0; expected one of \\d \\D \\w \\W \\s \\S \\n \\r \\t '
+            "\\f \\v \\u, or \\ before ASCII punctuation",
+        ),
         ("\\u12", 'invalid escape "\\u12" at 0; expected exactly 4 hex digits or {...} after \\u'),
-        ("\\u{110000}", 'invalid escape "\\u{110000}" at 0; expected 1 to 6 hex digits up to '
-         "10FFFF and then } after \\u"),
+        (
+            "\\u{110000}",
+            'invalid escape "\\u{110000}" at 0; expected 1 to 6 hex digits up to 10FFFF and then } after \\u',
+        ),
         ("a\\", 'lone "\\" at 1 ends the pattern; write \\\\ for the character'),
-        ("(?=a)", 'unsupported lookahead "(?=" at 0; the dialect has only "( )" and "(?: )" '
-         "groups"),
-        ("(?<!a)", 'unsupported negative lookbehind "(?<!" at 0; the dialect has only "( )" and '
-         '"(?: )" groups'),
-        ("(?<n>a)", 'unsupported named group "(?<" at 0; groups capture nothing; write "(" or '
-         '"(?:"'),
-        ("(?i)a", 'unsupported inline flag group "(?i" at 0; set "ignoreCase" on the step '
-         "instead"),
-        ("(?)", 'invalid group "(?)" at 0; expected "(?:" or "(" (write \\( or \\? for the '
-         "characters)"),
+        ("(?=a)", 'unsupported lookahead "(?=" at 0; the dialect has only "( )" and "(?: )" groups'),
+        ("(?<!a)", 'unsupported negative lookbehind "(?<!" at 0; the dialect has only "( )" and "(?: )" groups'),
+        ("(?<n>a)", 'unsupported named group "(?<" at 0; groups capture nothing; write "(" or "(?:"'),
+        ("(?i)a", 'unsupported inline flag group "(?i" at 0; set "ignoreCase" on the step instead'),
+        ("(?)", 'invalid group "(?)" at 0; expected "(?:" or "(" (write \\( or \\? for the characters)'),
         ("(a", 'unterminated group "(" at 0; expected ")" before the end'),
         ("a)", 'unmatched ")" at 1; no group is open'),
         ("a}", 'unmatched "}" at 1; write \\} for the character'),
-        ("a^", 'unsupported anchor "^" at 1; the pattern always matches the whole value, so "^" '
-         'is allowed only first and "$" only last (write \\^ for the character)'),
-        ("*a", 'nothing to repeat before "*" at 0; a quantifier must follow a character, class, '
-         "escape or group (write \\* for the character)"),
-        ("a**", 'quantifier "*" at 2 follows the quantifier "*"; put the repeated part in a '
-         "group, e.g. (?:a*){2}"),
-        ("a+?", 'unsupported lazy quantifier "+?" at 2; remove the "?" (a whole-value match '
-         "does not depend on laziness)"),
-        ("a{2}+", 'unsupported possessive quantifier "{2}+" at 4; the dialect has no possessive '
-         "quantifiers"),
-        ("a{1,x}", 'invalid quantifier "{1,x" at 1; expected {n}, {n,} or {n,m} with decimal '
-         "numbers without leading zeros (write \\{ for the character)"),
+        (
+            "a^",
+            'unsupported anchor "^" at 1; the pattern always matches the whole value, so "^" '
+            'is allowed only first and "$" only last (write \\^ for the character)',
+        ),
+        (
+            "*a",
+            'nothing to repeat before "*" at 0; a quantifier must follow a character, class, '
+            "escape or group (write \\* for the character)",
+        ),
+        ("a**", 'quantifier "*" at 2 follows the quantifier "*"; put the repeated part in a group, e.g. (?:a*){2}'),
+        (
+            "a+?",
+            'unsupported lazy quantifier "+?" at 2; remove the "?" (a whole-value match does not depend on laziness)',
+        ),
+        ("a{2}+", 'unsupported possessive quantifier "{2}+" at 4; the dialect has no possessive quantifiers'),
+        (
+            "a{1,x}",
+            'invalid quantifier "{1,x" at 1; expected {n}, {n,} or {n,m} with decimal '
+            "numbers without leading zeros (write \\{ for the character)",
+        ),
         ("a{3,2}", 'quantifier "{3,2}" at 1 has its minimum above its maximum'),
         ("a{101}", 'repetition count in "{101}" at 1 is over 100; counts are at most 100'),
         ("[]", 'empty class "[]" at 0; a class needs a member (write \\] for the character)'),
         ("[ab", 'unterminated class "[" at 0; expected "]" before the end'),
         ("[a[]", '"[" at 2 inside a class; write \\[ for the character'),
         ("[z-a]", 'range "z-a" at 1 is out of order; its start must not be above its end'),
-        ("[\\s-z]", 'class escape "\\s" at 1 cannot be a range endpoint; list it beside the '
-         "range instead"),
-        ("[a-c-e]", 'unescaped "-" at 4 inside a class; a literal "-" must be first, last or '
-         "written \\-"),
+        ("[\\s-z]", 'class escape "\\s" at 1 cannot be a range endpoint; list it beside the range instead'),
+        ("[a-c-e]", 'unescaped "-" at 4 inside a class; a literal "-" must be first, last or written \\-'),
     ],
 )
 def test_error_messages_say_what_was_found_where_and_what_to_do(pattern, message):
@@ -723,8 +729,7 @@ ODD_LITERALS = "-.]^\\é😀 "
 
 def _literal(c: str) -> st.SearchStrategy[tuple[str, str]]:
     plain = "\\" + c if c in SYNTAX_CHARACTERS else c
-    forms = [plain, f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\u{{{ord(c):x}}}",
-             f"\\u{{{ord(c):X}}}"]
+    forms = [plain, f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\u{{{ord(c):x}}}", f"\\u{{{ord(c):X}}}"]
     return st.sampled_from(forms).map(lambda d: (d, re.escape(c)))
 
 
@@ -734,21 +739,29 @@ def _class_char(c: str) -> str:
 
 _CLASS_ESCAPES = ["\\d", "\\D", "\\w", "\\W", "\\s", "\\S"]
 _member = st.one_of(
-    st.sampled_from(LETTERS + ODD_LITERALS + "0_").map(_class_char),
-    st.sampled_from(_CLASS_ESCAPES),
-    st.sampled_from(["a-b", "0-9", "\\--a", "a-\\u{7a}", " -\\-"]),
+    st.sampled_from(LETTERS + ODD_LITERALS + "0_").map(lambda c: (_class_char(c),) * 2),
+    st.sampled_from(_CLASS_ESCAPES).map(lambda e: (e, e)),
+    st.sampled_from(
+        [
+            ("a-b", "a-b"),
+            ("0-9", "0-9"),
+            ("\\--a", "\\--a"),
+            ("a-\\u{7a}", "a-z"),
+            ("\\u0020-\\-", " -\\-"),
+            ("\\u{E9}", "\\u00e9"),
+        ]
+    ),
 )
 
 
 @st.composite
 def _class(draw: Any) -> tuple[str, str]:
-    body = "".join(draw(st.lists(_member, min_size=1, max_size=3)))
-    if draw(st.booleans()):
-        body = "-" + body
-    if draw(st.booleans()):
-        body += "-"
-    text = ("[^" if draw(st.booleans()) else "[") + body + "]"
-    return text, text
+    parts = draw(st.lists(_member, min_size=1, max_size=3))
+    ends = ("-" if draw(st.booleans()) else "", "-" if draw(st.booleans()) else "")
+    opening = "[^" if draw(st.booleans()) else "["
+    dialect_text = opening + ends[0] + "".join(p[0] for p in parts) + ends[1] + "]"
+    python_text = opening + ends[0] + "".join(p[1] for p in parts) + ends[1] + "]"
+    return dialect_text, python_text
 
 
 _base = st.one_of(
@@ -773,12 +786,8 @@ def _join(parts: list[tuple[str, str]], sep: str = "") -> tuple[str, str]:
 
 
 def _extend(inner: st.SearchStrategy[tuple[str, str]]) -> st.SearchStrategy[tuple[str, str]]:
-    group = st.tuples(st.sampled_from(["(", "(?:"]), inner).map(
-        lambda t: (t[0] + t[1][0] + ")", "(?:" + t[1][1] + ")")
-    )
-    piece = st.tuples(st.one_of(_base, group), _quantifier()).map(
-        lambda t: (t[0][0] + t[1], t[0][1] + t[1])
-    )
+    group = st.tuples(st.sampled_from(["(", "(?:"]), inner).map(lambda t: (t[0] + t[1][0] + ")", "(?:" + t[1][1] + ")"))
+    piece = st.tuples(st.one_of(_base, group), _quantifier()).map(lambda t: (t[0][0] + t[1], t[0][1] + t[1]))
     sequence = st.lists(piece, max_size=3).map(_join)
     return st.lists(sequence, min_size=1, max_size=3).map(lambda s: _join(s, "|"))
 
@@ -806,9 +815,46 @@ def test_dialect_agrees_with_python_re_on_generated_patterns(data):
 
 
 _TOKENS = [
-    "a", "b", "a", "b", ".", "(", ")", "(?:", "|", "*", "+", "?", "{", "}", "{2}", "{0,1}",
-    "{1,}", "{,2}", "{02}", "[", "]", "[^", "^", "$", "-", "\\", "\\d", "\\W", "\\s", "\\-",
-    "\\]", "\\\\", ",", "\\u0061", "\\b", "\\1", "(?=", "(?i)", "é", "0",
+    "a",
+    "b",
+    "a",
+    "b",
+    ".",
+    "(",
+    ")",
+    "(?:",
+    "|",
+    "*",
+    "+",
+    "?",
+    "{",
+    "}",
+    "{2}",
+    "{0,1}",
+    "{1,}",
+    "{,2}",
+    "{02}",
+    "[",
+    "]",
+    "[^",
+    "^",
+    "$",
+    "-",
+    "\\",
+    "\\d",
+    "\\W",
+    "\\s",
+    "\\-",
+    "\\]",
+    "\\\\",
+    ",",
+    "\\u0061",
+    "\\b",
+    "\\1",
+    "(?=",
+    "(?i)",
+    "é",
+    "0",
 ]
 
 
@@ -841,9 +887,7 @@ def test_any_text_either_compiles_or_yields_one_error(pattern):
 def test_ignore_case_is_matching_the_folded_value(pattern, value):
     regex = compile_pattern(pattern[0])
     assert regex.fullmatch(value, ignore_case=True) is regex.fullmatch(fold(value))
-    assert regex.fullmatch(value.upper(), ignore_case=True) is regex.fullmatch(
-        fold(value.upper())
-    )
+    assert regex.fullmatch(value.upper(), ignore_case=True) is regex.fullmatch(fold(value.upper()))
 
 
 @settings(max_examples=100, deadline=None)

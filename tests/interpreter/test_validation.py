@@ -230,6 +230,15 @@ CASES: list[tuple[str, Mutation, str, str]] = [
         "regex-too-complex",
     ),
     (
+        "bad-toast",
+        lambda s: (
+            s.update(callbacks=[{"data": "x", "flow": "main", "toast": "hello"}]),
+            s["localization"]["strings"]["hello"].update(ru="{{state.name}}"),
+        ),
+        "/callbacks/0/toast",
+        "bad-toast",
+    ),
+    (
         "regex-case-mismatch",
         lambda s: _add_step(
             s, {"id": "v", "type": "validate", "var": "name", "regex": "\\D[A-Z]Ax", "ignoreCase": True}

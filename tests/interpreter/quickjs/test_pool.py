@@ -74,9 +74,7 @@ def test_a_revision_is_loaded_once_then_served_warm() -> None:
     assert run(pool, loader, "a", n=2) == {"bot": "a", "n": 2}
     assert run(pool, loader, "b", n=3) == {"bot": "b", "n": 3}
     assert loader.calls == {"a": 1, "b": 1}
-    assert pool.stats() == PoolStats(
-        hits=1, misses=2, evictions=0, expirations=0, discards=0, size=2
-    )
+    assert pool.stats() == PoolStats(hits=1, misses=2, evictions=0, expirations=0, discards=0, size=2)
 
 
 def test_the_least_recently_used_revision_is_evicted_at_capacity() -> None:
@@ -166,9 +164,7 @@ def test_a_loader_failure_reaches_the_caller_and_is_not_cached() -> None:
     ("kind", "error"),
     [("loop", SandboxTimeout), ("throw", BotCodeError), ("recursion", SandboxStackOverflow)],
 )
-def test_a_failed_call_drops_its_entry_and_the_next_use_recreates_it(
-    kind: str, error: type[SandboxError]
-) -> None:
+def test_a_failed_call_drops_its_entry_and_the_next_use_recreates_it(kind: str, error: type[SandboxError]) -> None:
     pool, loader = SandboxPool(limits=FAST), Loader()
     run(pool, loader, "a", n=1)
     with pytest.raises(error):
@@ -191,9 +187,7 @@ def test_dropping_an_entry_does_not_disturb_a_call_running_on_it() -> None:
     pool, loader = SandboxPool(limits=SandboxLimits(time_ms=5000)), Loader()
     run(pool, loader, "a")
     result: list[str] = []
-    slow = threading.Thread(
-        target=lambda: result.append(pool.run("a", loader("a"), '{"kind":"busy","n":3e6}'))
-    )
+    slow = threading.Thread(target=lambda: result.append(pool.run("a", loader("a"), '{"kind":"busy","n":3e6}')))
     slow.start()
     time.sleep(0.01)
     pool.invalidate("a")
@@ -259,9 +253,7 @@ def test_arun_answers_many_concurrent_requests() -> None:
     pool, loader = SandboxPool(limits=FAST), Loader()
 
     async def main() -> list[object]:
-        calls = [
-            pool.arun(f"r{i % 3}", loader(f"r{i % 3}"), json.dumps({"n": i})) for i in range(30)
-        ]
+        calls = [pool.arun(f"r{i % 3}", loader(f"r{i % 3}"), json.dumps({"n": i})) for i in range(30)]
         return [json.loads(text) for text in await asyncio.gather(*calls)]
 
     answers = asyncio.run(main())

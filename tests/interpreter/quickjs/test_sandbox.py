@@ -278,9 +278,7 @@ def test_bot_code_cannot_redefine_the_intrinsics_the_host_wrapper_uses() -> None
         ("throw", BotCodeError),
     ],
 )
-def test_a_failed_call_raises_its_typed_error_and_the_next_call_works(
-    kind: str, error: type[SandboxError]
-) -> None:
+def test_a_failed_call_raises_its_typed_error_and_the_next_call_works(kind: str, error: type[SandboxError]) -> None:
     sandbox = Sandbox(MISBEHAVING, limits=FAST)
     started = time.perf_counter()
     with pytest.raises(error):
@@ -309,8 +307,7 @@ def test_catching_an_interrupt_inside_bot_code_is_impossible() -> None:
 
 def test_bot_code_that_catches_its_own_stack_overflow_keeps_its_runtime() -> None:
     sandbox = Sandbox(
-        "function f() { return f() + 1; }"
-        " function step(input) { try { f(); } catch (e) { return {caught: e.name}; } }"
+        "function f() { return f() + 1; } function step(input) { try { f(); } catch (e) { return {caught: e.name}; } }"
     )
     assert sandbox.call_obj({}) == {"caught": "RangeError"}
     assert sandbox.rebuilds == 0
@@ -384,9 +381,7 @@ def test_a_bot_that_does_not_load_is_a_load_error(source: str, cause: type) -> N
     assert isinstance(caught.value.__cause__, cause)
 
 
-@pytest.mark.parametrize(
-    "field", ["memory_bytes", "time_ms", "stack_bytes", "max_output_bytes", "load_time_ms"]
-)
+@pytest.mark.parametrize("field", ["memory_bytes", "time_ms", "stack_bytes", "max_output_bytes", "load_time_ms"])
 @pytest.mark.parametrize("value", [0, -1, 1.5, True])
 def test_limits_must_be_positive_ints(field: str, value: Any) -> None:
     with pytest.raises(ValueError, match=field):
@@ -434,9 +429,7 @@ def test_one_sandbox_is_never_entered_by_two_threads_at_once() -> None:
     # Then every call saw itself alone, and every answer belongs to its own input
     assert errors == []
     assert {r["seen"] for r in results} == {1}
-    assert sorted(int(str(r["n"])) for r in results) == [
-        k * 1000 + i for k in range(8) for i in range(40)
-    ]
+    assert sorted(int(str(r["n"])) for r in results) == [k * 1000 + i for k in range(8) for i in range(40)]
 
 
 def test_failures_in_some_threads_do_not_disturb_calls_in_others() -> None:

@@ -1,0 +1,98 @@
+"""A worker process's shared resources, built from ``Settings``: the ``Runtime``.
+
+``open_runtime`` makes the PostgreSQL pool, the artifact store, the async Redis
+client and the warm ``SandboxPool``; ``Runtime.aclose`` releases them. Both run on
+the event loop that will use the resources (asyncpg pools and redis clients are
+bound to one loop): in a worker that is Dramatiq's event-loop thread
+(``broker.WorkerResources`` opens the runtime after the worker boots); in tests
+it may be the test's own loop. Nothing here exists at import time.
+
+``WorkerOptions`` holds the knobs of the control-plane pipeline that are not
+deployment configuration (they have sensible defaults and tests shorten them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
+
+from botkiln.infra.artifacts_fs import FsArtifactStore
+from botkiln.infra.artifacts_s3 import S3ArtifactStore
+from botkiln.infra.db.pool import Pool, create_pool
+from botkiln.infra.ports import ArtifactStore
+from botkiln.infra.settings import Settings, SettingsError
+from botkiln.interpreter.quickjs import SandboxPool
+
+StageHook = Callable[[str, int], Awaitable[None]]
+"""Awaited before each deploy stage with (stage, deployment id): an observation point (tests pause on it)."""
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    """Timing and capacity of the control-plane workers (defaults suit production)."""
+
+    lease_s: float = 30.0
+    """A task attempt's lease; renewed every third of it while the attempt runs."""
+    lock_wait_s: float = 120.0
+    """How long a deploy waits for another deploy of the same bot before retrying later."""
+    recovery_interval_s: float = 10.0
+    """Period of the recovery monitor in each worker process; 0 turns it off there."""
+    stale_queued_s: float = 60.0
+    """A task queued this long without news gets its message sent again (a lost send)."""
+    sandbox_capacity: int = 64
+    """Warm revisions kept by the worker's SandboxPool."""
+    stage_hook: StageHook | None = field(default=None, compare=False)
+
+
+def build_artifact_store(settings: Settings) -> ArtifactStore:
+    """The artifact store ``BOTKILN_ARTIFACTS`` names (a directory or an S3 bucket)."""
+    if settings.artifacts.scheme == "s3":
+        return S3ArtifactStore.from_url(settings.artifacts_url, endpoint_url=settings.s3_endpoint_url)
+    return FsArtifactStore.from_url(settings.artifacts_url)
+
+
+def build_redis(settings: Settings) -> Redis:
+    """An async Redis client for ``BOTKILN_REDIS_URL`` (bytes responses)."""
+    return Redis.from_url(settings.redis_url, socket_connect_timeout=5, health_check_interval=30)
+
+
+@dataclass
+class Runtime:
+    """What every control-plane task uses; one per worker process."""
+
+    settings: Settings
+    options: WorkerOptions
+    db: Pool
+    store: ArtifactStore
+    redis: Redis
+    sandboxes: SandboxPool
+
+    async def aclose(self) -> None:
+        """Close the pool and the Redis client; drop warm sandboxes."""
+        self.sandboxes.clear()
+        try:
+            await self.db.close()
+        finally:
+            await self.redis.aclose()
+
+
+async def open_runtime(settings: Settings, options: WorkerOptions | None = None) -> Runtime:
+    """Build the runtime on the running event loop.
+
+    Raises:
+        SettingsError: BOTKILN_DATABASE_URL is unset.
+        DatabaseUnavailable: PostgreSQL cannot be reached.
+    """
+    if not settings.database_url:
+        raise SettingsError("BOTKILN_DATABASE_URL is missing and has no default; workers need PostgreSQL")
+    options = options or WorkerOptions()
+    store = await asyncio.to_thread(build_artifact_store, settings)
+    db = await create_pool(settings.database_url, min_size=1, max_size=10)
+    return Runtime(settings, options, db, store, build_redis(settings), SandboxPool(options.sandbox_capacity))
+
+
+RuntimeSource = Callable[[], Runtime]
+"""How an actor reaches its process's runtime (``broker.WorkerResources.runtime``)."""
