@@ -16,7 +16,7 @@ from botkiln.interpreter.validation import validate_spec
 from tests.strategies import api_fixtures, events, specs
 
 SETTINGS = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
 )
 
 

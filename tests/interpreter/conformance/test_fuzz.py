@@ -18,7 +18,7 @@ from botkiln.interpreter.quickjs import QuickJsEngine
 from tests.strategies import api_fixtures, events, specs
 
 FUZZ = settings(
-    max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
 )
 
 

@@ -1,0 +1,241 @@
+"""deploy(task): run a revision through the stage policy and flip the bot's traffic to it.
+
+Payload: ``{"revHash", "forceIncompatible", "why"}``. ``deploy_revision`` is the
+pipeline shared with rollbacks. Invariants:
+
+- one deploy or rollback per bot at a time: the pipeline holds a PostgreSQL
+  advisory lock keyed by the bot (``bot_lock``) from before the deployment record
+  is created until it is finished; the lock dies with its connection, so a killed
+  worker never leaves a bot locked. A deployment's ``previous_rev`` is therefore
+  what is active when it starts, and the flip is a compare-and-set from it;
+- stages run in ``deploy_policy.POLICY`` order, each recorded (started, then
+  passed or failed with its reason) and announced as DeployProgress{stage};
+- the flip is one transaction: fence the task lease, ``bots.flip_active`` (which
+  records the flip stage and the success outcome), an audit entry and the task's
+  completion. Traffic points at the old revision or at the new one, never
+  between; any earlier failure leaves the old revision active;
+- an attempt first closes the deployments an earlier attempt of the same task
+  left open (a worker died): they end ``failed`` at the stage they reached,
+  "interrupted", and the retry starts a new record (history is never edited).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+from uuid import UUID
+
+import dramatiq
+
+from botkiln.infra.db import audit, bots, deployments, revisions
+from botkiln.infra.db.deployments import Kind
+from botkiln.infra.db.pool import Db, transaction
+from botkiln.infra.progress import EventType, progress_event, publish_flip
+from botkiln.workers.attempt import (
+    CONTROL_QUEUE,
+    MAX_RETRIES,
+    Attempt,
+    TaskFailed,
+    Transient,
+    describe,
+    retry_when,
+    run_attempt,
+)
+from botkiln.workers.deploy_policy import POLICY, State, Stage, transition
+from botkiln.workers.runtime import Runtime, RuntimeSource
+from botkiln.workers.stages import STAGE_HANDLERS, DeployContext, StageFailed
+
+KIND = "deploy"
+ACTOR = "botkiln.deploy"
+_log = logging.getLogger(__name__)
+_LOCK_POLL_S = 0.1
+_CLEANUP_S = 0.5
+
+Target = Callable[[Db, str], Awaitable[str]]
+"""Resolves the revision to deploy once the bot is locked (rollbacks look at the history then)."""
+
+
+async def run_deploy(rt: Runtime, task_id: UUID) -> None:
+    """Run one attempt of a deploy task."""
+    await run_attempt(rt, task_id, KIND, _deploy, deploy_failed)
+
+
+async def _deploy(attempt: Attempt) -> None:
+    payload = attempt.task.payload
+    rev_hash = str(payload["revHash"])
+
+    async def target(db: Db, bot_id: str) -> str:
+        return rev_hash
+
+    await deploy_revision(
+        attempt, kind="deploy", target=target, force=bool(payload.get("forceIncompatible")), why=payload.get("why", "")
+    )
+
+
+def lock_key(bot_id: str) -> int:
+    """The advisory-lock key of a bot's deploys: 8 bytes of sha256, as a signed bigint."""
+    return int.from_bytes(hashlib.sha256(f"botkiln.deploy:{bot_id}".encode()).digest()[:8], "big", signed=True)
+
+
+@contextlib.asynccontextmanager
+async def bot_lock(rt: Runtime, bot_id: str) -> AsyncIterator[None]:
+    """Hold the bot's deploy lock (a session advisory lock on a dedicated connection).
+
+    Raises:
+        Transient: another deploy held it for longer than ``lock_wait_s``.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + rt.options.lock_wait_s
+    key = lock_key(bot_id)
+    async with rt.db.acquire() as conn:
+        while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", key):
+            if loop.time() > deadline:
+                raise Transient(f"another deploy of bot {bot_id} is still running")
+            await asyncio.sleep(_LOCK_POLL_S)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):  # a dead connection released the lock with itself
+                await conn.execute("SELECT pg_advisory_unlock($1)", key)
+
+
+async def deploy_revision(attempt: Attempt, *, kind: Kind, target: Target, force: bool, why: str) -> None:
+    """Lock the bot, record a deployment of ``target``, run every stage, flip; see the module docstring.
+
+    Raises:
+        TaskFailed: a stage refused the revision (the deployment is closed as failed).
+    """
+    rt, task = attempt.rt, attempt.task
+    bot_id = task.bot_id
+    assert bot_id is not None
+    async with bot_lock(rt, bot_id):
+        attempt.check()
+        await close_interrupted(rt.db, attempt)
+        if await bots.get_bot(rt.db, bot_id) is None:
+            raise TaskFailed(f"bot {bot_id} does not exist or was deleted", stage="preflight")
+        rev_hash = await target(rt.db, bot_id)
+        if await revisions.get_revision(rt.db, bot_id, rev_hash) is None:
+            raise TaskFailed(f"bot {bot_id} has no revision {rev_hash}; generate it first", stage="preflight")
+        dep = await deployments.start_deployment(
+            rt.db, bot_id=bot_id, rev_hash=rev_hash, kind=kind, actor_id=task.actor_id, why=why, task_id=task.id
+        )
+        ctx = DeployContext(bot_id, rev_hash, kind, force, dep.id, dep.previous_rev)
+        await attempt.emit(_event(attempt, "DeployStarted", ctx, message=f"{kind} from {dep.previous_rev or 'nothing'}"))
+        await _run_stages(attempt, ctx)
+    flipped: EventType = "RollbackFlipped" if kind == "rollback" else "DeployFlipped"
+    await attempt.emit(_event(attempt, flipped, ctx, message=f"active was {ctx.previous_rev or 'nothing'}"))
+    try:
+        await publish_flip(rt.redis, bot_id, rev_hash)
+    except Exception as exc:  # runtime nodes also re-read the active revision on reconnect
+        _log.warning("flip of bot %s to %s not broadcast: %s", bot_id, rev_hash, describe(exc))
+
+
+async def _run_stages(attempt: Attempt, ctx: DeployContext) -> None:
+    rt = attempt.rt
+    state: State = "created"
+    stage: Stage = POLICY[0].stage
+    try:
+        for rule in POLICY:
+            stage = rule.stage
+            after = transition(state, stage)
+            attempt.check()
+            await deployments.record_stage(rt.db, ctx.deployment_id, stage, "started")
+            await attempt.emit(_event(attempt, "DeployProgress", ctx, stage=stage))
+            if rt.options.stage_hook is not None:
+                await rt.options.stage_hook(stage, ctx.deployment_id)
+            if stage == "flip":
+                await _flip(attempt, ctx)
+            else:
+                detail = await STAGE_HANDLERS[stage](rt, ctx)
+                await deployments.record_stage(rt.db, ctx.deployment_id, stage, "passed", detail)
+            state = after
+    except StageFailed as exc:
+        await deployments.fail_deployment(rt.db, ctx.deployment_id, stage=stage, reason=exc.reason)
+        raise TaskFailed(
+            f"{ctx.kind} failed at {stage}: {exc.reason}", stage=stage, deployment_id=ctx.deployment_id
+        ) from None
+    except BaseException as exc:
+        reason = f"interrupted at {stage}: {describe(exc)}"
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(
+                deployments.fail_deployment(rt.db, ctx.deployment_id, stage=stage, reason=reason), _CLEANUP_S
+            )
+        raise
+
+
+async def _flip(attempt: Attempt, ctx: DeployContext) -> None:
+    rt, task = attempt.rt, attempt.task
+    async with transaction(rt.db) as conn:
+        await attempt.fence(conn)
+        result = await bots.flip_active(
+            conn, ctx.bot_id, ctx.previous_rev, ctx.rev_hash, deployment_id=ctx.deployment_id
+        )
+        if result.flipped:
+            detail = {"deploymentId": ctx.deployment_id, "kind": ctx.kind, "previousRev": ctx.previous_rev}
+            await audit.record(
+                conn, action=f"bot.{ctx.kind}", actor_id=task.actor_id, bot_id=ctx.bot_id, target=ctx.rev_hash,
+                detail={**detail, "forced": ctx.force},
+            )  # fmt: skip
+            await attempt.complete(conn, {**detail, "revHash": ctx.rev_hash})
+    if not result.flipped:
+        raise StageFailed(
+            f"the active revision changed from {ctx.previous_rev} to {result.active_rev} during the {ctx.kind}; "
+            "nothing was flipped"
+        )
+
+
+async def close_interrupted(db: Db, attempt: Attempt) -> list[int]:
+    """Close the deployments earlier attempts of this task left running; return their ids."""
+    task = attempt.task
+    assert task.bot_id is not None
+    closed = []
+    for dep in await deployments.list_deployments(db, task.bot_id, limit=20):
+        if dep.task_id != task.id or dep.status != "running":
+            continue
+        stage = dep.stages[-1].stage if dep.stages else "preflight"
+        reason = f"interrupted: the worker stopped during {stage}; attempt {task.attempts} starts a new deployment"
+        if await deployments.fail_deployment(db, dep.id, stage=stage, reason=reason):
+            closed.append(dep.id)
+    return closed
+
+
+def _event(attempt: Attempt, type: EventType, ctx: DeployContext, **fields: Any) -> Any:
+    return progress_event(
+        type, bot_id=ctx.bot_id, task_id=attempt.task_id, rev_hash=ctx.rev_hash, deployment_id=ctx.deployment_id,
+        **fields,
+    )  # fmt: skip
+
+
+async def deploy_failed(attempt: Attempt, failure: TaskFailed) -> None:
+    """Announce a failed deploy or rollback: DeployFailed{stage, reason}."""
+    assert attempt.task.bot_id is not None
+    rev_hash = attempt.task.payload.get("revHash") or attempt.task.payload.get("toRev")
+    await attempt.emit(
+        progress_event(
+            "DeployFailed", bot_id=attempt.task.bot_id, task_id=attempt.task_id, rev_hash=rev_hash,
+            stage=failure.stage or "preflight", reason=failure.reason, deployment_id=failure.deployment_id,
+        )  # fmt: skip
+    )
+
+
+def declare(broker: dramatiq.Broker, runtime: RuntimeSource) -> dramatiq.Actor[[str], None]:
+    """Declare the deploy actor on ``broker``."""
+
+    async def deploy(task_id: str) -> None:
+        await run_deploy(runtime(), UUID(task_id))
+
+    return dramatiq.actor(
+        deploy,
+        broker=broker,
+        actor_name=ACTOR,
+        queue_name=CONTROL_QUEUE,
+        max_retries=MAX_RETRIES,
+        min_backoff=1_000,
+        max_backoff=60_000,
+        retry_when=retry_when,
+        time_limit=10 * 60_000,
+    )
