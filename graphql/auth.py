@@ -65,9 +65,7 @@ class SignedOut:
 
 
 SignUpResult = Annotated[SignedIn | EmailTaken | InvalidInput, strawberry.union("SignUpResult")]
-SignInResult = Annotated[
-    SignedIn | InvalidCredentials | RateLimited | InvalidInput, strawberry.union("SignInResult")
-]
+SignInResult = Annotated[SignedIn | InvalidCredentials | RateLimited | InvalidInput, strawberry.union("SignInResult")]
 
 
 def _check_credentials(email: str, password: str) -> InvalidInput | None:
@@ -123,8 +121,10 @@ class AuthMutation:
         await audit.record(db, action="user.signup", actor_id=created.id, target=str(created.id))
         return await _start_session(info.context, created)
 
-    @strawberry.mutation(description=f"Sign in; at most {SIGN_IN_LIMIT} failures per email and address per "
-                                     f"{SIGN_IN_WINDOW_S // 60} minutes.")
+    @strawberry.mutation(
+        description=f"Sign in; at most {SIGN_IN_LIMIT} failures per email and address per "
+        f"{SIGN_IN_WINDOW_S // 60} minutes."
+    )
     async def sign_in(self, info: Info[Context, None], email: str, password: str) -> SignInResult:
         if len(email) > 320 or len(password) > _MAX_PASSWORD:
             return invalid("email" if len(email) > 320 else "password", "too long")

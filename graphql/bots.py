@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from typing import Annotated
+from uuid import UUID
 
 import strawberry
 from strawberry.types import Info
@@ -163,8 +164,6 @@ class BotQuery:
     async def bots(
         self, info: Info[Context, None], project_id: strawberry.ID, first: int | None = None, after: str | None = None
     ) -> Connection[Bot]:
-        from uuid import UUID
-
         rows = await bots.list_bots(info.context.services.db, UUID(str(project_id)))
         return offset_connection(rows, first, after, "bots", Bot.from_row)
 
@@ -183,8 +182,6 @@ class BotMutation:
     async def create_bot(
         self, info: Info[Context, None], project_id: strawberry.ID, bot_id: str, name: str, token: str
     ) -> CreateBotResult:
-        from uuid import UUID
-
         if not _BOT_ID.match(bot_id):
             return invalid("botId", "1-64 characters of a-z, 0-9, _ and -, starting with a letter or digit")
         if not 1 <= len(name.strip()) <= 128:
@@ -203,17 +200,30 @@ class BotMutation:
         try:
             async with transaction(services.db) as conn:
                 created = await bots.create_bot(
-                    conn, services.box, bot_id=bot_id, project_id=UUID(str(project_id)), name=name.strip(),
-                    token=token, webhook_secret=secret, created_by=user_id,
-                    telegram_bot_id=me.id, telegram_username=me.username,
+                    conn,
+                    services.box,
+                    bot_id=bot_id,
+                    project_id=UUID(str(project_id)),
+                    name=name.strip(),
+                    token=token,
+                    webhook_secret=secret,
+                    created_by=user_id,
+                    telegram_bot_id=me.id,
+                    telegram_username=me.username,
                 )
                 if isinstance(created, bots.BotIdTaken):
                     raise _Refused(BotIdTaken(message=f"the bot id {bot_id!r} is taken", bot_id=bot_id))
                 if isinstance(created, bots.TokenInUse):
                     raise _Refused(TokenInUse(message=f"@{me.username} is already managed by another bot"))
                 await api.set_webhook(webhook_url(services, bot_id), secret_token=secret)
-                await audit.record(conn, action="bot.create", actor_id=user_id, project_id=created.project_id,
-                                   bot_id=bot_id, detail={"name": created.name, "username": me.username})
+                await audit.record(
+                    conn,
+                    action="bot.create",
+                    actor_id=user_id,
+                    project_id=created.project_id,
+                    bot_id=bot_id,
+                    detail={"name": created.name, "username": me.username},
+                )
         except _Refused as refused:
             return refused.result
         except (BotApiUnreachable, BotApiRetryAfter) as exc:
@@ -238,6 +248,12 @@ class BotMutation:
                 removed = False
         if not await bots.delete_bot(services.db, bot.id):
             return not_found("that bot")
-        await audit.record(services.db, action="bot.delete", actor_id=info.context.user_id,
-                           project_id=bot.project_id, bot_id=bot.id, detail={"webhookRemoved": removed})
+        await audit.record(
+            services.db,
+            action="bot.delete",
+            actor_id=info.context.user_id,
+            project_id=bot.project_id,
+            bot_id=bot.id,
+            detail={"webhookRemoved": removed},
+        )
         return BotDeleted(bot_id=strawberry.ID(bot.id), webhook_removed=removed)

@@ -13,6 +13,7 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 import strawberry
@@ -73,6 +74,21 @@ def decode_cursor(kind: str, cursor: str | None) -> Any:
     return doc["v"]
 
 
+def decode_time_cursor(kind: str, cursor: str | None) -> datetime | None:
+    """A timestamp position (``created_at`` keysets) inside a cursor of list ``kind``.
+
+    Raises:
+        BadPageArgument: malformed, or made for another list.
+    """
+    value = decode_cursor(kind, cursor)
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        raise BadPageArgument(f"the cursor does not belong to the {kind} list") from None
+
+
 def page_size(first: int | None) -> int:
     """``first`` checked (1..MAX_PAGE), or the default.
 
@@ -98,8 +114,9 @@ def connection(
     )
 
 
-def offset_connection(items: Sequence[Row], first: int | None, after: str | None, kind: str,
-                      node: Callable[[Row], Node]) -> Connection[Node]:
+def offset_connection(
+    items: Sequence[Row], first: int | None, after: str | None, kind: str, node: Callable[[Row], Node]
+) -> Connection[Node]:
     """A page of a short list held in memory, positioned by index."""
     size = page_size(first)
     start = decode_cursor(kind, after)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any, ClassVar
+from uuid import UUID
 
 from graphql import ExecutionResult, GraphQLError
 from strawberry.exceptions import StrawberryGraphQLError
@@ -33,6 +34,7 @@ from botkiln.graphql.context import Context
 from botkiln.infra.db.projects import Role, at_least
 
 FORBIDDEN = {"code": "FORBIDDEN"}
+UNAUTHENTICATED = {"code": "UNAUTHENTICATED"}
 
 
 def forbidden(needed: Role | None, scope: str) -> str:
@@ -46,7 +48,7 @@ class IsSignedIn(BasePermission):
     """Any signed-in user."""
 
     message = forbidden(None, "")
-    error_extensions = {"code": "UNAUTHENTICATED"}
+    error_extensions = UNAUTHENTICATED
 
     def has_permission(self, source: Any, info: Info[Context, None], **kwargs: Any) -> bool:
         return info.context.user_id is not None
@@ -94,8 +96,6 @@ class _ProjectRole(BasePermission):
     error_extensions = FORBIDDEN
 
     async def has_permission(self, source: Any, info: Info[Context, None], **kwargs: Any) -> bool:
-        from uuid import UUID
-
         raw = kwargs.get("project_id")
         try:
             project_id = UUID(str(raw))
@@ -144,11 +144,15 @@ class TransportGuard(SchemaExtension):
             return None
         if context.transport == "http":
             if operation is OperationType.SUBSCRIPTION:
-                return GraphQLError("subscriptions run over the WebSocket (graphql-transport-ws) only",
-                                    extensions={"code": "BAD_REQUEST"})
+                return GraphQLError(
+                    "subscriptions run over the WebSocket (graphql-transport-ws) only",
+                    extensions={"code": "BAD_REQUEST"},
+                )
             if operation is OperationType.MUTATION and not context.csrf_ok:
-                return GraphQLError("CSRF token missing or invalid: send the botkiln_csrf cookie's value "
-                                    "in the X-CSRF-Token header", extensions={"code": "CSRF"})
+                return GraphQLError(
+                    "CSRF token missing or invalid: send the botkiln_csrf cookie's value in the X-CSRF-Token header",
+                    extensions={"code": "CSRF"},
+                )
         elif operation is OperationType.MUTATION:
             return GraphQLError("mutations are accepted over HTTP only", extensions={"code": "BAD_REQUEST"})
         return None

@@ -136,8 +136,7 @@ class ProjectMutation:
         assert user_id is not None
         db = info.context.services.db
         project = await projects.create_project(db, name=name, owner_id=user_id)
-        await audit.record(db, action="project.create", actor_id=user_id, project_id=project.id,
-                           detail={"name": name})
+        await audit.record(db, action="project.create", actor_id=user_id, project_id=project.id, detail={"name": name})
         info.context.forget_roles()
         return ProjectCreated(project=Project.from_row(project, "owner"))
 
@@ -176,8 +175,9 @@ class ProjectMutation:
             return LastOwner(message=_LAST_OWNER)
         if not removed:
             return not_found("that member")
-        await audit.record(db, action="member.remove", actor_id=info.context.user_id, project_id=project_uuid,
-                           target=str(member_id))
+        await audit.record(
+            db, action="member.remove", actor_id=info.context.user_id, project_id=project_uuid, target=str(member_id)
+        )
         info.context.forget_roles()
         return MemberRemoved(user_id=strawberry.ID(str(member_id)))
 
@@ -189,7 +189,13 @@ async def _set_role(context: Context, project_id: UUID, user_id: UUID, role: Rol
     )
     if isinstance(result, projects.LastOwner):
         return LastOwner(message=_LAST_OWNER)
-    await audit.record(db, action=action, actor_id=context.user_id, project_id=project_id, target=str(user_id),
-                       detail={"role": role.value})
+    await audit.record(
+        db,
+        action=action,
+        actor_id=context.user_id,
+        project_id=project_id,
+        target=str(user_id),
+        detail={"role": role.value},
+    )
     context.forget_roles()
     return MemberSet(member=Member.from_row(result))

@@ -16,12 +16,12 @@ import strawberry
 from botkiln.interpreter.errors import SpecError
 
 
-@strawberry.interface(description="Any expected failure; ``message`` is a sentence for a person.")
+@strawberry.interface(description="Any expected failure; `message` is a sentence for a person.")
 class Problem:
     message: str
 
 
-@strawberry.type(description="An argument is malformed; ``field`` names it.")
+@strawberry.type(description="An argument is malformed; `field` names it.")
 class InvalidInput(Problem):
     field: str
 
@@ -31,7 +31,7 @@ class NotFound(Problem):
     what: str
 
 
-@strawberry.type(description="Too many attempts; try again after ``retryAfterSeconds``.")
+@strawberry.type(description="Too many attempts; try again after `retryAfterSeconds`.")
 class RateLimited(Problem):
     retry_after_seconds: int
 
@@ -70,7 +70,7 @@ class SpecInvalid(Problem):
     errors: list[SpecProblem]
 
 
-@strawberry.type(description="Someone saved a newer version first; reload ``currentVersion`` and redo the edit.")
+@strawberry.type(description="Someone saved a newer version first; reload `currentVersion` and redo the edit.")
 class VersionConflict(Problem):
     expected_version: int
     current_version: int

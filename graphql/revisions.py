@@ -7,12 +7,13 @@ it is the bot's ``activeRevHash`` and the deployments' business (docs/revisions.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
 import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from botkiln.graphql.connections import Connection, connection, decode_cursor, page_size
+from botkiln.graphql.connections import Connection, connection, decode_time_cursor, page_size
 from botkiln.graphql.context import Context
 from botkiln.graphql.permissions import CanViewBot
 from botkiln.infra.db import revisions
@@ -46,7 +47,7 @@ class Revision:
             spec_hash=row.spec_hash,
             artifacts_uri=row.artifacts_uri,
             artifacts=[Artifact(name=n, sha256=d.sha256, size=d.size) for n, d in row.artifacts.items()],
-            build=dict(row.build),
+            build=cast(JSON, dict(row.build)),
             created_at=row.created_at,
         )
 
@@ -58,13 +59,8 @@ class RevisionQuery:
         self, info: Info[Context, None], bot_id: strawberry.ID, first: int | None = None, after: str | None = None
     ) -> Connection[Revision]:
         size = page_size(first)
-        before = decode_cursor("revisions", after)
-        rows = await revisions.list_revisions(
-            info.context.services.db,
-            str(bot_id),
-            limit=size + 1,
-            before=None if before is None else datetime.fromisoformat(str(before)),
-        )
+        before = decode_time_cursor("revisions", after)
+        rows = await revisions.list_revisions(info.context.services.db, str(bot_id), limit=size + 1, before=before)
         return connection(rows, size, "revisions", lambda r: r.created_at.isoformat(), Revision.from_row)
 
     @strawberry.field(permission_classes=[CanViewBot])

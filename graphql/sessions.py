@@ -95,7 +95,12 @@ class CookiePolicy:
     def set_session(self, response: Response, session_id: str, session: Session) -> None:
         """Set both cookies for a new session."""
         response.set_cookie(
-            SESSION_COOKIE, session_id, max_age=SESSION_TTL_S, path="/", secure=self.secure, httponly=True,
+            SESSION_COOKIE,
+            session_id,
+            max_age=SESSION_TTL_S,
+            path="/",
+            secure=self.secure,
+            httponly=True,
             samesite="lax",
         )
         self.set_csrf(response, session.csrf_token)

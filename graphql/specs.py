@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -41,10 +41,10 @@ class SpecVersion:
     @strawberry.field(description="The spec itself.")
     async def spec(self, info: Info[Context, None]) -> JSON:
         if self.canonical is not None:
-            return _loads(self.canonical)
+            return cast(JSON, _loads(self.canonical))
         found = await specs.get_spec_version(info.context.services.db, str(self.bot_id), self.version)
         assert found is not None and found.canonical is not None
-        return _loads(found.canonical)
+        return cast(JSON, _loads(found.canonical))
 
     @classmethod
     def from_row(cls, row: specs.SpecVersion) -> SpecVersion:
@@ -64,15 +64,13 @@ def _loads(text: str) -> Any:
     return json.loads(text)
 
 
-@strawberry.type(description="The spec was saved as ``specVersion`` (``created`` false: an identical replay).")
+@strawberry.type(description="The spec was saved as `specVersion` (`created` false: an identical replay).")
 class SpecSaved:
     spec_version: SpecVersion
     created: bool
 
 
-SaveSpecResult = Annotated[
-    SpecSaved | SpecInvalid | VersionConflict | InvalidInput, strawberry.union("SaveSpecResult")
-]
+SaveSpecResult = Annotated[SpecSaved | SpecInvalid | VersionConflict | InvalidInput, strawberry.union("SaveSpecResult")]
 
 
 def check_spec(bot_id: str, spec: Any) -> list[SpecError]:
@@ -81,10 +79,14 @@ def check_spec(bot_id: str, spec: Any) -> list[SpecError]:
     meta = spec.get("meta") if isinstance(spec, dict) else None
     found = meta.get("botId") if isinstance(meta, dict) else None
     if isinstance(found, str) and found != bot_id:
-        errors.append(SpecError(
-            "/meta/botId", "bot-id-mismatch", f"the spec is for bot {found!r} but is saved to bot {bot_id!r}",
-            f'set "botId": "{bot_id}"',
-        ))
+        errors.append(
+            SpecError(
+                "/meta/botId",
+                "bot-id-mismatch",
+                f"the spec is for bot {found!r} but is saved to bot {bot_id!r}",
+                f'set "botId": "{bot_id}"',
+            )
+        )
     return errors
 
 
@@ -133,7 +135,7 @@ class SpecMutation:
             )
         db, user_id = info.context.services.db, info.context.user_id
         saved = await specs.save_spec_version(
-            db, str(bot_id), spec, expected_version, author_id=user_id, message=message
+            db, str(bot_id), cast(dict[str, Any], spec), expected_version, author_id=user_id, message=message
         )
         if isinstance(saved, specs.SpecConflict):
             return VersionConflict(
@@ -143,6 +145,11 @@ class SpecMutation:
                 current_version=saved.current_version,
             )
         if saved.created:
-            await audit.record(db, action="spec.save", actor_id=user_id, bot_id=str(bot_id),
-                               detail={"version": saved.version.version, "specHash": saved.version.spec_hash})
+            await audit.record(
+                db,
+                action="spec.save",
+                actor_id=user_id,
+                bot_id=str(bot_id),
+                detail={"version": saved.version.version, "specHash": saved.version.spec_hash},
+            )
         return SpecSaved(spec_version=SpecVersion.from_row(saved.version), created=saved.created)

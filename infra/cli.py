@@ -23,6 +23,7 @@ _COMMAND_MODULES = (
     "botkiln.infra.cli_js",
     "botkiln.infra.cli_build",
     "botkiln.infra.cli_db",
+    "botkiln.infra.cli_serve",
 )
 
 

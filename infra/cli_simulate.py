@@ -71,7 +71,6 @@ def _api(args: argparse.Namespace, spec: dict[str, Any], *, real_ok: bool) -> Ap
 
 def _quickjs(spec: dict[str, Any], args: argparse.Namespace) -> Engine:
     from botkiln.generator.compiler import compile_spec
-
     from botkiln.interpreter.quickjs import QuickJsEngine
 
     source = read_text(args.js) if getattr(args, "js", None) else compile_spec(spec)

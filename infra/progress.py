@@ -172,4 +172,4 @@ async def subscribe(
                 continue
             yield event
     finally:
-        await pubsub.aclose()
+        await pubsub.aclose()  # type: ignore[no-untyped-call]

@@ -5,8 +5,12 @@
 | ``botkiln:progress:bot:<botId>`` | pub/sub channel | progress events of one bot's tasks (``infra/progress.py``) |
 | ``botkiln:progress:all`` | pub/sub channel | the same events for every bot |
 | ``botkiln:flips`` | pub/sub channel | ``{botId, revHash}`` after every flip: runtime nodes drop what they cached |
-| ``botkiln:staged:<botId>:<revHash>`` | hash, TTL 7 days | a deploy's verified artifacts (fields ``bot.js``, ``spec.json``, ``rev.json``) for runtime nodes to load without the artifact store |
-| ``botkiln-dramatiq:*`` | Dramatiq's own | the broker's queues, delay queues, acks and heartbeats (``DRAMATIQ_NAMESPACE``) |
+| ``botkiln:staged:<botId>:<revHash>`` | hash, TTL 7 days | a deploy's verified artifacts by file name (a) |
+| ``botkiln-dramatiq:*`` | Dramatiq's own | the broker's queues, delay queues, acks, heartbeats (b) |
+
+(a) fields ``bot.js``, ``spec.json``, ``rev.json``: runtime nodes load a staged
+revision from here without going to the artifact store.
+(b) ``DRAMATIQ_NAMESPACE``; tests pass their own namespace to ``build_broker``.
 
 Pub/sub channels ignore the database number: every process on one Redis server
 shares them, so subscribers filter by bot id rather than rely on a database.

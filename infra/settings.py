@@ -14,11 +14,11 @@ Every variable, its default and meaning:
 | ``BOTKILN_ARTIFACTS`` | ``file://./var/artifacts`` | revision store: ``file://DIR`` or ``s3://BUCKET/PREFIX`` |
 | ``BOTKILN_S3_ENDPOINT_URL`` | (none) | S3-compatible endpoint ``http(s)://host:port``; unset = AWS |
 | ``BOTKILN_SECRET_KEY`` | (none) | base64 of 32 random bytes: encrypts bot tokens and webhook secrets |
-| ``BOTKILN_CONSOLE_ORIGIN`` | ``http://127.0.0.1:8000`` | the console's origin: the only one CORS and WebSocket origin checks admit |
-| ``BOTKILN_PUBLIC_URL`` | ``http://127.0.0.1:8000`` | where Telegram reaches this deployment; webhooks go to ``{url}/wh/{botId}`` |
-| ``BOTKILN_COOKIE_SECURE`` | ``false`` | mark session cookies ``Secure`` (set it whenever the API is served over HTTPS) |
-| ``BOTKILN_TELEGRAM_API_URL`` | ``https://api.telegram.org`` | Bot API base URL (the local stand-in in tests and the one-command mode) |
-| ``BOTKILN_REDIS_URL`` | ``redis://127.0.0.1:6379/0`` | Redis: Dramatiq's broker, progress events and revision flips (pub/sub) |
+| ``BOTKILN_CONSOLE_ORIGIN`` | ``http://127.0.0.1:8000`` | the only origin CORS and WebSocket checks admit |
+| ``BOTKILN_PUBLIC_URL`` | ``http://127.0.0.1:8000`` | where Telegram reaches us: webhooks ``{url}/wh/{botId}`` |
+| ``BOTKILN_COOKIE_SECURE`` | ``false`` | mark session cookies ``Secure`` (set it when served over HTTPS) |
+| ``BOTKILN_TELEGRAM_API_URL`` | ``https://api.telegram.org`` | Bot API base URL (tests: the local stand-in) |
+| ``BOTKILN_REDIS_URL`` | ``redis://127.0.0.1:6379/0`` | Redis: Dramatiq's broker, progress and flip pub/sub |
 
 ``BOTKILN_SECRET_KEY`` may list several keys, comma-separated, to rotate: the first
 encrypts, all decrypt. It is required once bots are stored.

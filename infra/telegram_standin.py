@@ -14,8 +14,9 @@ Invariants:
   bot and its parameters and returns the ``result`` or raises ``ApiRefusal``.
   Later issues add messages, rate limits and fault injection as more entries and
   hooks, not as branches here;
-- parameters arrive as a JSON body, a form, or the query string, as Telegram
-  accepts; non-JSON transports carry arrays as JSON text;
+- parameters arrive as a JSON body, an urlencoded form, or the query string, as
+  Telegram accepts (multipart uploads come with the media methods); non-JSON
+  transports carry arrays as JSON text;
 - ``setWebhook`` enforces HTTPS on ports 80/88/443/8443, except for loopback
   hosts when ``allow_local_webhooks`` (the test mode), and a ``secret_token`` of
   1-256 characters from ``A-Za-z0-9_-``.
@@ -30,7 +31,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -89,6 +90,8 @@ class BotApiStandIn:
 
     def __init__(self, *, allow_local_webhooks: bool = True) -> None:
         self.allow_local_webhooks = allow_local_webhooks
+        self.url = ""
+        """Where the app is served, once whoever serves it says so (e.g. ``http://127.0.0.1:PORT``)."""
         self.bots: dict[str, StandInBot] = {}
         self.methods: dict[str, Handler] = {
             "getMe": self._get_me,
@@ -214,29 +217,28 @@ async def _params(request: Request) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise bad_request("can't parse JSON object")
         params.update(body)
-    elif request.method == "POST" and content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        form = await request.form()
-        params.update({k: v for k, v in form.items() if isinstance(v, str)})
+    elif request.method == "POST" and content_type == "application/x-www-form-urlencoded":
+        params.update(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
     return params
 
 
 def _string(params: dict[str, Any], name: str) -> str:
     value = params.get(name, "")
     if not isinstance(value, str):
-        raise bad_request(f"field \"{name}\" must be of type String")
+        raise bad_request(f'field "{name}" must be of type String')
     return value
 
 
 def _integer(params: dict[str, Any], name: str, default: int) -> int:
     value = params.get(name, default)
     if isinstance(value, bool):
-        raise bad_request(f"field \"{name}\" must be of type Integer")
+        raise bad_request(f'field "{name}" must be of type Integer')
     if isinstance(value, int):
         return value
     try:
         return int(str(value))
     except ValueError:
-        raise bad_request(f"field \"{name}\" must be of type Integer") from None
+        raise bad_request(f'field "{name}" must be of type Integer') from None
 
 
 def _json_param(params: dict[str, Any], name: str) -> Any:

@@ -301,7 +301,7 @@ MAX_TOAST = 200
 def rule_toasts(spec: dict[str, Any], facts: Facts) -> Iterator[SpecError]:
     """bad-toast: callback toasts are static and at most 200 code points (Telegram's limit)."""
     for i, route in _indexed(spec.get("callbacks")):
-        variants = facts.strings.get(route.get("toast"))
+        variants = facts.strings.get(str(route.get("toast")))
         for locale, text in variants.items() if isinstance(variants, dict) else ():
             if isinstance(text, str) and ("{{" in text or len(text) > MAX_TOAST):
                 yield _err(

@@ -151,7 +151,9 @@ def steps(draw: st.DrawFn, flow_ids: list[str], count: int) -> list[dict[str, An
             if draw(st.booleans()):
                 step["map"] = draw(
                     st.dictionaries(
-                        st.sampled_from(VARS), st.sampled_from(["", "/id", "/items/0", "/items/1", "/items/01", "/a~1b", "/missing"]), max_size=2
+                        st.sampled_from(VARS),
+                        st.sampled_from(["", "/id", "/items/0", "/items/1", "/items/01", "/a~1b", "/missing"]),
+                        max_size=2,
                     )
                 )
             if draw(st.booleans()):

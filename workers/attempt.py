@@ -35,7 +35,7 @@ import redis.exceptions
 
 from botkiln.infra import progress
 from botkiln.infra.db import tasks
-from botkiln.infra.db.pool import Db, DatabaseUnavailable
+from botkiln.infra.db.pool import DatabaseUnavailable, Db
 from botkiln.infra.ports import ArtifactStoreUnavailable
 from botkiln.interpreter.errors import BotkilnError
 from botkiln.workers.runtime import Runtime
@@ -185,6 +185,8 @@ async def run_attempt(rt: Runtime, task_id: UUID, kind: str, body: Body, on_fail
         await _unexpected(attempt, exc, on_failure)
     finally:
         keeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await keeper
 
 
 async def _unexpected(attempt: Attempt, exc: Exception, on_failure: OnFailure) -> None:

@@ -45,7 +45,7 @@ from botkiln.workers.attempt import (
     retry_when,
     run_attempt,
 )
-from botkiln.workers.deploy_policy import POLICY, State, Stage, transition
+from botkiln.workers.deploy_policy import POLICY, Stage, State, transition
 from botkiln.workers.runtime import Runtime, RuntimeSource
 from botkiln.workers.stages import STAGE_HANDLERS, DeployContext, StageFailed
 
@@ -85,22 +85,35 @@ def lock_key(bot_id: str) -> int:
 async def bot_lock(rt: Runtime, bot_id: str) -> AsyncIterator[None]:
     """Hold the bot's deploy lock (a session advisory lock on a dedicated connection).
 
+    A waiter holds no connection between tries, so deploys queued behind one bot
+    never starve the pool the lock holder needs.
+
     Raises:
         Transient: another deploy held it for longer than ``lock_wait_s``.
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + rt.options.lock_wait_s
     key = lock_key(bot_id)
-    async with rt.db.acquire() as conn:
-        while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", key):
-            if loop.time() > deadline:
-                raise Transient(f"another deploy of bot {bot_id} is still running")
-            await asyncio.sleep(_LOCK_POLL_S)
+    while True:
+        conn = await rt.db.acquire()
         try:
-            yield
-        finally:
+            if await conn.fetchval("SELECT pg_try_advisory_lock($1)", key):
+                break
+        except BaseException:
+            await rt.db.release(conn)
+            raise
+        await rt.db.release(conn)
+        if loop.time() > deadline:
+            raise Transient(f"another deploy of bot {bot_id} is still running")
+        await asyncio.sleep(_LOCK_POLL_S)
+    try:
+        yield
+    finally:
+        try:
             with contextlib.suppress(Exception):  # a dead connection released the lock with itself
                 await conn.execute("SELECT pg_advisory_unlock($1)", key)
+        finally:
+            await rt.db.release(conn)
 
 
 async def deploy_revision(attempt: Attempt, *, kind: Kind, target: Target, force: bool, why: str) -> None:
@@ -124,13 +137,15 @@ async def deploy_revision(attempt: Attempt, *, kind: Kind, target: Target, force
             rt.db, bot_id=bot_id, rev_hash=rev_hash, kind=kind, actor_id=task.actor_id, why=why, task_id=task.id
         )
         ctx = DeployContext(bot_id, rev_hash, kind, force, dep.id, dep.previous_rev)
-        await attempt.emit(_event(attempt, "DeployStarted", ctx, message=f"{kind} from {dep.previous_rev or 'nothing'}"))
+        await attempt.emit(
+            _event(attempt, "DeployStarted", ctx, message=f"{kind} from {dep.previous_rev or 'nothing'}")
+        )
         await _run_stages(attempt, ctx)
     flipped: EventType = "RollbackFlipped" if kind == "rollback" else "DeployFlipped"
     await attempt.emit(_event(attempt, flipped, ctx, message=f"active was {ctx.previous_rev or 'nothing'}"))
     try:
         await publish_flip(rt.redis, bot_id, rev_hash)
-    except Exception as exc:  # runtime nodes also re-read the active revision on reconnect
+    except Exception as exc:  # the flip is committed; the broadcast only speeds up invalidation (docs/deploys.md)
         _log.warning("flip of bot %s to %s not broadcast: %s", bot_id, rev_hash, describe(exc))
 
 
@@ -216,9 +231,14 @@ async def deploy_failed(attempt: Attempt, failure: TaskFailed) -> None:
     rev_hash = attempt.task.payload.get("revHash") or attempt.task.payload.get("toRev")
     await attempt.emit(
         progress_event(
-            "DeployFailed", bot_id=attempt.task.bot_id, task_id=attempt.task_id, rev_hash=rev_hash,
-            stage=failure.stage or "preflight", reason=failure.reason, deployment_id=failure.deployment_id,
-        )  # fmt: skip
+            "DeployFailed",
+            bot_id=attempt.task.bot_id,
+            task_id=attempt.task_id,
+            rev_hash=rev_hash,
+            stage=failure.stage or "preflight",
+            reason=failure.reason,
+            deployment_id=failure.deployment_id,
+        )
     )
 
 
@@ -229,7 +249,6 @@ def declare(broker: dramatiq.Broker, runtime: RuntimeSource) -> dramatiq.Actor[[
         await run_deploy(runtime(), UUID(task_id))
 
     return dramatiq.actor(
-        deploy,
         broker=broker,
         actor_name=ACTOR,
         queue_name=CONTROL_QUEUE,
@@ -238,4 +257,4 @@ def declare(broker: dramatiq.Broker, runtime: RuntimeSource) -> dramatiq.Actor[[
         max_backoff=60_000,
         retry_when=retry_when,
         time_limit=10 * 60_000,
-    )
+    )(deploy)

@@ -62,9 +62,8 @@ async def _generate(attempt: Attempt) -> None:
     except SettingsError as exc:
         raise TaskFailed(str(exc)) from None
     expected = rev_hash(spec, generator)
-    if await revisions.get_revision(rt.db, bot_id, expected) and await asyncio.to_thread(
-        rt.store.exists, bot_id, expected
-    ):
+    recorded = await revisions.get_revision(rt.db, bot_id, expected)
+    if recorded is not None and await asyncio.to_thread(rt.store.exists, bot_id, expected):
         await attempt.complete(rt.db, {"revHash": expected, "reused": True})
         await attempt.emit(_event(attempt, "GenerateSucceeded", rev_hash=expected, message="already built"))
         return
@@ -72,7 +71,9 @@ async def _generate(attempt: Attempt) -> None:
     attempt.check()
     await attempt.emit(_event(attempt, "GenerateProgress", message="storing artifacts"))
     files, rev, uri = await _store(rt, bot_id, revision)
-    await revisions.record_revision(rt.db, rev=rev, rev_json=files["rev.json"], artifacts_uri=uri, created_by=task.actor_id)
+    await revisions.record_revision(
+        rt.db, rev=rev, rev_json=files["rev.json"], artifacts_uri=uri, created_by=task.actor_id
+    )
     await attempt.complete(rt.db, {"revHash": revision.rev_hash, "reused": False})
     await attempt.emit(_event(attempt, "GenerateSucceeded", rev_hash=revision.rev_hash))
 
@@ -86,6 +87,9 @@ async def _build(attempt: Attempt, spec: dict[str, Any], generator: Any, version
         while (line := await lines.get()) is not None:
             await attempt.emit(_event(attempt, "GenerateProgress", message=line))
 
+    def progress(line: str) -> None:
+        loop.call_soon_threadsafe(lines.put_nowait, line)
+
     pumping = asyncio.create_task(pump())
     try:
         return await asyncio.to_thread(
@@ -94,7 +98,7 @@ async def _build(attempt: Attempt, spec: dict[str, Any], generator: Any, version
             generator,
             spec_version=version,
             max_attempts=getattr(generator, "max_attempts", 1),
-            progress=lambda line: loop.call_soon_threadsafe(lines.put_nowait, line),
+            progress=progress,
         )
     except SpecInvalid as exc:
         shown = "; ".join(str(e) for e in exc.errors[:10])
@@ -131,7 +135,6 @@ def declare(broker: dramatiq.Broker, runtime: RuntimeSource) -> dramatiq.Actor[[
         await run_generate(runtime(), UUID(task_id))
 
     return dramatiq.actor(
-        generate,
         broker=broker,
         actor_name=ACTOR,
         queue_name=CONTROL_QUEUE,
@@ -140,4 +143,4 @@ def declare(broker: dramatiq.Broker, runtime: RuntimeSource) -> dramatiq.Actor[[
         max_backoff=60_000,
         retry_when=retry_when,
         time_limit=15 * 60_000,
-    )
+    )(generate)

@@ -76,7 +76,6 @@ def declare(broker: dramatiq.Broker, runtime: RuntimeSource) -> dramatiq.Actor[[
         await run_rollback(runtime(), UUID(task_id))
 
     return dramatiq.actor(
-        rollback,
         broker=broker,
         actor_name=ACTOR,
         queue_name=CONTROL_QUEUE,
@@ -85,4 +84,4 @@ def declare(broker: dramatiq.Broker, runtime: RuntimeSource) -> dramatiq.Actor[[
         max_backoff=60_000,
         retry_when=retry_when,
         time_limit=2 * 60_000,
-    )
+    )(rollback)

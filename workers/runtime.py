@@ -26,6 +26,8 @@ from botkiln.infra.ports import ArtifactStore
 from botkiln.infra.settings import Settings, SettingsError
 from botkiln.interpreter.quickjs import SandboxPool
 
+_CLOSE_S = 10.0
+
 StageHook = Callable[[str, int], Awaitable[None]]
 """Awaited before each deploy stage with (stage, deployment id): an observation point (tests pause on it)."""
 
@@ -44,6 +46,8 @@ class WorkerOptions:
     """A task queued this long without news gets its message sent again (a lost send)."""
     sandbox_capacity: int = 64
     """Warm revisions kept by the worker's SandboxPool."""
+    db_pool_size: int = 20
+    """PostgreSQL connections of one worker process (a running deploy holds one for its bot's lock)."""
     stage_hook: StageHook | None = field(default=None, compare=False)
 
 
@@ -74,7 +78,9 @@ class Runtime:
         """Close the pool and the Redis client; drop warm sandboxes."""
         self.sandboxes.clear()
         try:
-            await self.db.close()
+            await asyncio.wait_for(self.db.close(), _CLOSE_S)
+        except TimeoutError:
+            self.db.terminate()
         finally:
             await self.redis.aclose()
 
@@ -90,7 +96,7 @@ async def open_runtime(settings: Settings, options: WorkerOptions | None = None)
         raise SettingsError("BOTKILN_DATABASE_URL is missing and has no default; workers need PostgreSQL")
     options = options or WorkerOptions()
     store = await asyncio.to_thread(build_artifact_store, settings)
-    db = await create_pool(settings.database_url, min_size=1, max_size=10)
+    db = await create_pool(settings.database_url, min_size=1, max_size=options.db_pool_size)
     return Runtime(settings, options, db, store, build_redis(settings), SandboxPool(options.sandbox_capacity))
 
 

@@ -95,7 +95,9 @@ def _verify(stored: StoredRevision, kind: Kind) -> tuple[dict[str, Any], str, st
     spec: dict[str, Any] = json.loads(stored.files["spec.json"])
     errors = validate_spec(spec)
     if errors:
-        raise StageFailed(f"spec.json is invalid: {errors[0]}" + (f" (and {len(errors) - 1} more)" if errors[1:] else ""))
+        raise StageFailed(
+            f"spec.json is invalid: {errors[0]}" + (f" (and {len(errors) - 1} more)" if errors[1:] else "")
+        )
     if spec_hash(spec) != stored.rev.get("specHash") or spec["meta"]["botId"] != stored.bot_id:
         raise StageFailed("spec.json does not hash to rev.json's specHash or names another bot")
     try:
@@ -113,9 +115,13 @@ def _verify(stored: StoredRevision, kind: Kind) -> tuple[dict[str, Any], str, st
         raise StageFailed(f"conformance: bot.js does not load in QuickJS: {exc}") from None
     if report.divergence is not None:
         raise StageFailed(f"conformance: {report.divergence.render()}")
-    return spec, source, (
-        f"artifacts verified, spec valid, AST policy passed, conformance: {report.scripts} conversations, "
-        f"{report.calls} calls agreed"
+    return (
+        spec,
+        source,
+        (
+            f"artifacts verified, spec valid, AST policy passed, conformance: {report.scripts} conversations, "
+            f"{report.calls} calls agreed"
+        ),
     )
 
 
@@ -143,7 +149,8 @@ async def stage(rt: Runtime, ctx: DeployContext) -> str:
     revision, _, _ = ctx.loaded()
     key = staged_revision(ctx.bot_id, ctx.rev_hash)
     async with rt.redis.pipeline(transaction=True) as pipe:
-        pipe.hset(key, mapping=dict(revision.files))
+        for name, data in revision.files.items():
+            pipe.hset(key, name, data)
         pipe.expire(key, STAGED_TTL_S)
         await pipe.execute()
     size = sum(len(data) for data in revision.files.values())

@@ -122,7 +122,11 @@ def test_conformance_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 def test_simulate_engines_print_identical_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     name = "support"
-    args = [str(ROOT / "examples" / f"{name}.json"), "--events", str(ROOT / "tests" / "examples" / f"{name}.events.jsonl")]
+    args = [
+        str(ROOT / "examples" / f"{name}.json"),
+        "--events",
+        str(ROOT / "tests" / "examples" / f"{name}.events.jsonl"),
+    ]
     args += ["--api", str(ROOT / "examples" / "fixtures" / f"{name}.api.json")]
     assert main(["simulate", *args, "--engine", "reference"]) == 0
     reference = capsys.readouterr().out

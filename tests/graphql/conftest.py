@@ -1,0 +1,168 @@
+"""Real services for the API tests: PostgreSQL, Redis, the Telegram stand-in, the app served by uvicorn.
+
+Each module gets a fresh migrated database, its own artifact directory, its own
+Dramatiq namespace and Redis key prefix (deleted afterwards), a Bot API stand-in
+and the app itself on loopback ports, reached through real clients (gql over
+HTTP and graphql-transport-ws). A module that needs workers asks for ``worker``:
+an in-process ``dramatiq.Worker`` on the module's broker. A service that cannot
+be reached fails the test; ``BOTKILN_ALLOW_SKIP=1`` turns that into a skip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NoReturn
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import dramatiq
+import pytest
+import redis
+
+from botkiln.graphql.app import WS_MAX_MESSAGE_BYTES, build_app
+from botkiln.infra.crypto import generate_secret_key
+from botkiln.infra.db import migrate
+from botkiln.infra.settings import Settings
+from botkiln.infra.telegram_standin import BotApiStandIn
+from botkiln.workers import WorkerOptions, build_broker, start_worker
+from tests.graphql.support import Api, ServerThread
+
+POSTGRES_URL = os.environ.get("BOTKILN_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("BOTKILN_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+CONSOLE_ORIGIN = "http://127.0.0.1:5173"
+
+
+def service_unavailable(service: str, where: str, exc: BaseException) -> NoReturn:
+    """Fail (or, with BOTKILN_ALLOW_SKIP=1, skip) naming the service that is down."""
+    message = f"{service} at {where} is not reachable ({type(exc).__name__}: {exc}); start it as .ci/run does"
+    if os.environ.get("BOTKILN_ALLOW_SKIP") == "1":
+        pytest.skip(message)
+    pytest.fail(message)
+
+
+async def _admin(sql: str) -> None:
+    conn = await asyncpg.connect(POSTGRES_URL, timeout=5)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def _delete_keys(url: str, pattern: str) -> None:
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=pattern))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The test Redis, checked once."""
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        service_unavailable("Redis", REDIS_URL, exc)
+    finally:
+        client.close()
+    return REDIS_URL
+
+
+@pytest.fixture(scope="module")
+def database() -> Iterator[str]:
+    """A migrated database of the module's own."""
+    name = f"botkiln_test_{secrets.token_hex(6)}"
+    try:
+        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        service_unavailable("PostgreSQL", POSTGRES_URL, exc)
+    dsn = urlunsplit(urlsplit(POSTGRES_URL)._replace(path=f"/{name}"))
+    asyncio.run(migrate(dsn))
+    yield dsn
+    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="module")
+def standin() -> Iterator[BotApiStandIn]:
+    """The Bot API stand-in, served on a loopback port (``standin.url``)."""
+    made = BotApiStandIn(allow_local_webhooks=True)
+    server = ServerThread()
+    server.start(made.app)
+    made.url = server.url
+    yield made
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def api_server() -> Iterator[ServerThread]:
+    """The API's socket, bound early so the settings can name its URL."""
+    server = ServerThread()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def settings(
+    database: str, tmp_path_factory: pytest.TempPathFactory, redis_url: str, standin: BotApiStandIn,
+    api_server: ServerThread,
+) -> Settings:  # fmt: skip
+    """Settings for the module: its database, artifacts, the stand-in, a console origin."""
+    artifacts: Path = tmp_path_factory.mktemp("artifacts")
+    return Settings(
+        database_url=database,
+        artifacts_url=f"file://{artifacts}",
+        redis_url=redis_url,
+        secret_key=generate_secret_key(),
+        console_origin=CONSOLE_ORIGIN,
+        public_url=api_server.url,
+        telegram_api_url=standin.url,
+    )
+
+
+@pytest.fixture(scope="module")
+def broker(settings: Settings, redis_url: str) -> Iterator[dramatiq.Broker]:
+    """The module's broker on its own Dramatiq namespace."""
+    namespace = f"botkiln-test-{secrets.token_hex(4)}"
+    options = WorkerOptions(lease_s=2.0, lock_wait_s=30.0, recovery_interval_s=0.25, stale_queued_s=3.0)
+    made = build_broker(settings, options=options, namespace=namespace)
+    yield made
+    made.close()
+    _delete_keys(redis_url, f"{namespace}:*")
+
+
+@pytest.fixture(scope="module")
+def base_url(settings: Settings, broker: dramatiq.Broker, api_server: ServerThread, redis_url: str) -> Iterator[str]:
+    """The running API's base URL."""
+    prefix = f"botkiln-test-{secrets.token_hex(4)}:"
+    api_server.start(build_app(settings, broker=broker, redis_prefix=prefix), ws_max_size=WS_MAX_MESSAGE_BYTES)
+    yield api_server.url
+    _delete_keys(redis_url, f"{prefix}*")
+
+
+@pytest.fixture(scope="module")
+def worker(broker: dramatiq.Broker, base_url: str) -> Iterator[dramatiq.Worker]:
+    """An in-process worker consuming the module's broker."""
+    running = start_worker(broker, threads=4, timeout_ms=100)
+    yield running
+    running.stop(timeout=10_000)
+
+
+@pytest.fixture(scope="module")
+def transcript() -> list[str]:
+    """Every response body and header set the module's clients received."""
+    return []
+
+
+@pytest.fixture
+def api(base_url: str, transcript: list[str]) -> Iterator[Api]:
+    """A fresh browser (no cookies yet)."""
+    made = Api(base_url, transcript)
+    yield made
+    made.close()

@@ -1,0 +1,30 @@
+"""``graphql/schema.graphql`` is the SDL of the schema the server runs."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from graphql import GraphQLInterfaceType, GraphQLObjectType
+
+from botkiln.graphql.schema import build_schema, sdl
+
+SDL_FILE = Path(__file__).resolve().parents[2] / "graphql" / "schema.graphql"
+
+
+def test_the_exported_sdl_is_current() -> None:
+    assert SDL_FILE.read_text(encoding="utf-8") == sdl(), (
+        "graphql/schema.graphql is stale: run `.venv/bin/python -m botkiln.graphql.schema > graphql/schema.graphql`"
+    )
+
+
+def test_no_output_field_can_carry_a_token_secret_or_password() -> None:
+    schema = build_schema()._schema
+    named = [
+        f"{name}.{field}"
+        for name, type_ in schema.type_map.items()
+        if isinstance(type_, (GraphQLObjectType, GraphQLInterfaceType)) and not name.startswith("__")
+        for field in type_.fields
+        if re.search(r"token|secret|password|cipher", field, re.IGNORECASE)
+    ]
+    assert named == []
