@@ -24,6 +24,7 @@ _COMMAND_MODULES = (
     "botkiln.infra.cli_build",
     "botkiln.infra.cli_db",
     "botkiln.infra.cli_serve",
+    "botkiln.infra.cli_worker",
 )
 
 

@@ -9,7 +9,8 @@ may have left a deployment open at some stage.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Iterator
 from uuid import UUID
 
 import dramatiq
@@ -19,6 +20,7 @@ from redis.asyncio import Redis
 from botkiln.infra.db import Pool, bots, deployments, tasks
 from botkiln.infra.settings import Settings
 from botkiln.workers import Runtime, WorkerOptions, open_runtime, recover
+from botkiln.workers.deploy import ACTOR as DEPLOY
 from tests.workers.support import Events, deployed, generated, new_bot, spec_for, wait_task
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("worker")]
@@ -26,10 +28,46 @@ pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("worker")]
 DEAD = "dead-host:4242:0123456789ab"
 
 
+class Pause:
+    """A switch the worker's stage hook obeys: hold deploys at ``stage`` until released."""
+
+    def __init__(self) -> None:
+        self.stage: str | None = None
+        self.reached = threading.Event()
+        self.release = threading.Event()
+
+    async def hook(self, stage: str, deployment_id: int) -> None:
+        if stage != self.stage:
+            return
+        self.reached.set()
+        while not self.release.is_set():  # noqa: ASYNC110 - set from the test's thread, not this loop
+            await asyncio.sleep(0.02)
+
+    async def wait_reached(self) -> None:
+        for _ in range(500):
+            if self.reached.is_set():
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"no deploy reached {self.stage}")
+
+
+PAUSE = Pause()
+
+
 @pytest.fixture(scope="module")
 def options() -> WorkerOptions:
-    """No monitor in the worker; stale queued tasks are re-sent after half a second."""
-    return WorkerOptions(lease_s=2.0, recovery_interval_s=0, stale_queued_s=0.5)
+    """No monitor in the worker; stale queued tasks are re-sent after half a second; deploys pausable."""
+    return WorkerOptions(lease_s=2.0, recovery_interval_s=0, stale_queued_s=0.5, stage_hook=PAUSE.hook)
+
+
+@pytest.fixture
+def pause() -> Iterator[Pause]:
+    """The worker's pause switch, reset and released after the test."""
+    PAUSE.stage = None
+    PAUSE.reached.clear()
+    PAUSE.release.clear()
+    yield PAUSE
+    PAUSE.release.set()
 
 
 @pytest.fixture
@@ -138,3 +176,75 @@ async def test_a_live_lease_is_left_alone(
     assert enqueued.task.id not in done.requeued + done.failed + done.resent
     still = await tasks.get_task(pool, enqueued.task.id)
     assert still is not None and still.status == "running" and still.lease_owner == DEAD
+
+
+async def test_an_attempt_that_lost_its_lease_stops_without_flipping(
+    pool: Pool, broker: dramatiq.Broker, pause: Pause, owner: tuple[UUID, UUID]
+) -> None:
+    # Given A serves and a deploy of B is held just before its flip
+    bot_id = await new_bot(pool, owner)
+    rev_a = await generated(pool, broker, bot_id, spec_for(bot_id, greeting="A"))
+    rev_b = await generated(pool, broker, bot_id, spec_for(bot_id, greeting="B"))
+    assert (await deployed(pool, broker, bot_id, rev_a)).status == "succeeded"
+    pause.stage = "flip"
+    enqueued = await tasks.enqueue_task(pool, kind="deploy", payload={"revHash": rev_b}, actor_id=None, bot_id=bot_id)
+    assert isinstance(enqueued, tasks.Enqueued)
+    broker.get_actor(DEPLOY).send(str(enqueued.task.id))
+    await pause.wait_reached()
+    # When its lease expires meanwhile and another owner claims the task (as after a long stall)
+    await pool.execute("UPDATE tasks SET lease_until = now() - interval '1 second' WHERE id = $1", enqueued.task.id)
+    assert await tasks.claim_task(pool, enqueued.task.id, owner=DEAD, lease_s=30) is not None
+    pause.release.set()
+    # Then the stalled attempt does not flip: A still serves, its deployment is closed, the new owner keeps the task
+    for _ in range(200):
+        latest = (await deployments.list_deployments(pool, bot_id, limit=1))[0]
+        if latest.status != "running":
+            break
+        await asyncio.sleep(0.02)
+    assert (latest.rev_hash, latest.status, latest.failed_stage) == (rev_b, "failed", "flip")
+    assert latest.reason is not None and "LeaseLost" in latest.reason
+    bot = await bots.get_bot(pool, bot_id)
+    assert bot is not None and bot.active_rev == rev_a
+    task = await tasks.get_task(pool, enqueued.task.id)
+    assert task is not None and task.status == "running" and task.lease_owner == DEAD
+
+
+async def test_a_deploy_over_its_time_limit_ends_failed_and_leaves_the_old_revision(
+    pool: Pool, broker: dramatiq.Broker, pause: Pause, owner: tuple[UUID, UUID]
+) -> None:
+    # Given A serves and a deploy of B whose message allows it 500 ms, held at health for longer
+    bot_id = await new_bot(pool, owner)
+    rev_a = await generated(pool, broker, bot_id, spec_for(bot_id, greeting="A"))
+    rev_b = await generated(pool, broker, bot_id, spec_for(bot_id, greeting="B"))
+    assert (await deployed(pool, broker, bot_id, rev_a)).status == "succeeded"
+    pause.stage = "health"
+    enqueued = await tasks.enqueue_task(pool, kind="deploy", payload={"revHash": rev_b}, actor_id=None, bot_id=bot_id)
+    assert isinstance(enqueued, tasks.Enqueued)
+    broker.get_actor(DEPLOY).send_with_options(args=(str(enqueued.task.id),), time_limit=500)
+    # When Dramatiq's time limit interrupts it
+    done = await wait_task(pool, enqueued.task.id, within=10)
+    # Then the task is failed (not left running), the deployment closed at health, and A still serves
+    assert done.status == "failed" and done.lease_owner is None
+    assert done.error == "stopped: the time limit ran out or the worker is shutting down"
+    latest = (await deployments.list_deployments(pool, bot_id, limit=1))[0]
+    assert (latest.rev_hash, latest.status, latest.failed_stage) == (rev_b, "failed", "health")
+    assert latest.reason is not None and latest.reason.startswith("interrupted at health")
+    bot = await bots.get_bot(pool, bot_id)
+    assert bot is not None and bot.active_rev == rev_a
+
+
+async def test_a_task_sent_to_the_wrong_actor_or_with_a_broken_payload_fails_with_a_reason(
+    pool: Pool, broker: dramatiq.Broker, redis_client: Redis, owner: tuple[UUID, UUID]
+) -> None:
+    bot_id = await new_bot(pool, owner)
+    generate_task = await tasks.enqueue_task(pool, kind="generate", payload={}, actor_id=None, bot_id=bot_id)
+    broken = await tasks.enqueue_task(pool, kind="deploy", payload={}, actor_id=None, bot_id=bot_id)
+    assert isinstance(generate_task, tasks.Enqueued) and isinstance(broken, tasks.Enqueued)
+    async with Events(redis_client, {bot_id}) as events:
+        broker.get_actor(DEPLOY).send(str(generate_task.task.id))
+        broker.get_actor(DEPLOY).send(str(broken.task.id))
+        wrong = await wait_task(pool, generate_task.task.id)
+        bug = await wait_task(pool, broken.task.id)
+        await events.wait_for("DeployFailed")
+    assert wrong.status == "failed" and wrong.error == f"task {wrong.id} is a 'generate' task, not 'deploy'"
+    assert bug.status == "failed" and bug.error == "internal error (KeyError); see the worker log"
