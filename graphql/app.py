@@ -16,12 +16,14 @@ Sessions and CSRF are described in ``graphql/sessions.py`` and docs/api.md: the
 context reads the session cookie, checks ``X-CSRF-Token``, and hands a visitor
 without a ``botkiln_csrf`` cookie a fresh one.
 
-Clients (asyncpg pool, Redis, the Dramatiq broker, the Bot API's HTTP client)
-are created in the lifespan and closed after it; nothing exists at import time.
+Clients (asyncpg pool, Redis, the Dramatiq broker, the Bot API's HTTP client,
+the analytics store, which connects on first use) are created in the lifespan
+and closed after it; nothing exists at import time.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 import secrets
@@ -55,6 +57,7 @@ from botkiln.graphql.sessions import (
     csrf_matches,
     new_token,
 )
+from botkiln.infra.analytics import build_analytics
 from botkiln.infra.db.pool import create_pool
 from botkiln.infra.redis_keys import PREFIX
 from botkiln.infra.settings import Settings, SettingsError
@@ -216,10 +219,12 @@ def build_app(
             sessions=SessionStore(redis, redis_prefix),
             cookies=CookiePolicy(secure=settings.cookie_secure),
             redis_prefix=redis_prefix,
+            analytics=build_analytics(settings),
         )
         try:
             yield {"services": services}
         finally:
+            await asyncio.to_thread(services.analytics.close)
             await http.aclose()
             await pool.close()
             await redis.aclose()

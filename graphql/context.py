@@ -1,10 +1,10 @@
 """The per-request GraphQL context and the process-wide services it carries.
 
 ``Services`` is built once, in the app's lifespan (``graphql/app.py``): the
-asyncpg pool, the Redis client, the Dramatiq broker, the token cipher and one
-shared ``httpx.AsyncClient`` for the Bot API. ``Context`` is built per HTTP
-request or per WebSocket connection; resolvers receive it as
-``Info[Context, None]``.
+asyncpg pool, the Redis client, the Dramatiq broker, the token cipher, one
+shared ``httpx.AsyncClient`` for the Bot API and the analytics store.
+``Context`` is built per HTTP request or per WebSocket connection; resolvers
+receive it as ``Info[Context, None]``.
 
 Roles are looked up at most once per bot or project per request (``bot_role``,
 ``project_role``): a permission check on every field costs one query per
@@ -28,6 +28,7 @@ from botkiln.graphql.sessions import CookiePolicy, Session, SessionStore
 from botkiln.infra.crypto import SecretBox
 from botkiln.infra.db.pool import Pool
 from botkiln.infra.db.projects import Role, role_for_bot, role_of
+from botkiln.infra.ports import AnalyticsSink
 from botkiln.infra.settings import Settings
 from botkiln.infra.telegram_api import BotApiClient
 
@@ -45,6 +46,7 @@ class Services:
     sessions: SessionStore
     cookies: CookiePolicy
     redis_prefix: str
+    analytics: AnalyticsSink
 
     def bot_api(self, token: str) -> BotApiClient:
         """A Bot API client for ``token`` on the shared HTTP client."""

@@ -26,6 +26,7 @@ from graphql import GraphQLError
 from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.types import ExecutionContext
 
+from botkiln.graphql.analytics import AnalyticsQuery
 from botkiln.graphql.auth import AuthMutation, AuthQuery
 from botkiln.graphql.bots import BotMutation, BotQuery
 from botkiln.graphql.context import Context
@@ -44,7 +45,7 @@ _log = logging.getLogger("botkiln.graphql")
 
 
 @strawberry.type
-class Query(AuthQuery, ProjectQuery, BotQuery, SpecQuery, RevisionQuery, DeploymentQuery):
+class Query(AuthQuery, ProjectQuery, BotQuery, SpecQuery, RevisionQuery, DeploymentQuery, AnalyticsQuery):
     pass
 
 

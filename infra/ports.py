@@ -16,7 +16,12 @@ adapter and its callers share one contract.
   ``rev.json``'s own ``revHash`` and ``botId`` against the address
   (``ArtifactCorrupt`` otherwise).
 
-Adapters are synchronous (boto3 is); async callers use ``asyncio.to_thread``.
+``AnalyticsSink`` takes telemetry rows and answers summaries (``infra/analytics.py``):
+``record`` never blocks nor raises for an outage (rows wait in a bounded buffer,
+the oldest dropped and counted when it is full); queries raise
+``AnalyticsUnavailable`` when the store cannot be reached.
+
+Adapters are synchronous (boto3 and clickhouse-connect are); async callers use ``asyncio.to_thread``.
 """
 
 from __future__ import annotations
@@ -24,11 +29,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from types import MappingProxyType
 from typing import Any, Protocol
 
+from botkiln.infra.analytics import DayStats, EventRow, FunnelStage, TypeCount
 from botkiln.interpreter.errors import BotkilnError
 
 ARTIFACT_NAMES = ("bot.js", "spec.json", "rev.json")
@@ -103,6 +110,62 @@ class ArtifactStore(Protocol):
 
     def uri(self, bot_id: str, rev_hash: str) -> str:
         """Where the revision lives (``file:///…/`` or ``s3://bucket/…/``)."""
+        ...
+
+
+class AnalyticsError(BotkilnError):
+    """Root of the analytics store's errors."""
+
+
+class AnalyticsUnavailable(AnalyticsError):
+    """The analytics store could not be reached (or its engine could not be opened)."""
+
+
+class AnalyticsRefused(AnalyticsError):
+    """The analytics store refused a statement (a bug or a schema mismatch): ``code`` is ClickHouse's."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class AnalyticsSink(Protocol):
+    """Telemetry rows in, per-bot summaries out (ClickHouse over HTTP, or chdb in-process)."""
+
+    def record(self, rows: Sequence[EventRow]) -> None:
+        """Queue rows for a batched insert; returns at once, even while the store is down."""
+        ...
+
+    def flush(self) -> bool:
+        """Write every queued row now; False if the store failed (the rows stay queued)."""
+        ...
+
+    def close(self) -> None:
+        """Stop the background writer after a last flush, and release the connection."""
+        ...
+
+    def daily(self, bot_id: str, since: date, until: date) -> list[DayStats]:
+        """One ``DayStats`` per UTC day from ``since`` to ``until`` inclusive.
+
+        Raises:
+            AnalyticsUnavailable: the store cannot be reached.
+        """
+        ...
+
+    def event_counts(self, bot_id: str, since: date, until: date) -> list[TypeCount]:
+        """Events per UTC day and type, by day then type.
+
+        Raises:
+            AnalyticsUnavailable: the store cannot be reached.
+        """
+        ...
+
+    def funnel(self, bot_id: str, flow: str, since: date, until: date, steps: Sequence[str] = ()) -> list[FunnelStage]:
+        """The flow's funnel: started, each step (in ``steps`` order when given), completed.
+
+        Raises:
+            AnalyticsUnavailable: the store cannot be reached.
+        """
         ...
 
 

@@ -19,15 +19,23 @@ Every variable, its default and meaning:
 | ``BOTKILN_COOKIE_SECURE`` | ``false`` | mark session cookies ``Secure`` (set it when served over HTTPS) |
 | ``BOTKILN_TELEGRAM_API_URL`` | ``https://api.telegram.org`` | Bot API base URL (tests: the local stand-in) |
 | ``BOTKILN_REDIS_URL`` | ``redis://127.0.0.1:6379/0`` | Redis: Dramatiq's broker, progress and flip pub/sub |
+| ``BOTKILN_ANALYTICS_URL`` | ``chdb://./var/analytics`` | analytics: ``chdb://DIR`` or ``http(s)://host:8123[/db]`` |
 
 ``BOTKILN_SECRET_KEY`` may list several keys, comma-separated, to rotate: the first
-encrypts, all decrypt. It is required once bots are stored.
+encrypts, all decrypt. It is required once bots are stored. The analytics chat-hash
+key is derived from the first key (rotating it starts new chat hashes).
+
+A ``chdb://`` analytics directory is opened by one process only (chdb is one engine
+per process and directory): the others point ``BOTKILN_ANALYTICS_URL`` at that
+process's ClickHouse HTTP front (``python -m botkiln.infra.chdb_http``).
 
 A malformed value fails at start-up with a sentence naming the variable.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import re
 from collections.abc import Mapping
@@ -40,6 +48,7 @@ from botkiln.interpreter.errors import BotkilnError
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _ENDPOINT = re.compile(r"^https?://[^/\s]+(/\S*)?$")
 _ORIGIN = re.compile(r"^https?://[^/\s]+$")
+_ANALYTICS = re.compile(r"^(chdb://\S+|https?://[^/\s]+(/[A-Za-z0-9_]*)?)$")
 
 
 class SettingsError(BotkilnError):
@@ -139,6 +148,7 @@ class Settings:
     public_url: str = "http://127.0.0.1:8000"
     cookie_secure: bool = False
     telegram_api_url: str = "https://api.telegram.org"
+    analytics_url: str = "chdb://./var/analytics"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -175,6 +185,7 @@ class Settings:
             public_url=(_check(env, "BOTKILN_PUBLIC_URL", _ENDPOINT) or cls.public_url).rstrip("/"),
             cookie_secure=_bool(env, "BOTKILN_COOKIE_SECURE", cls.cookie_secure),
             telegram_api_url=_check(env, "BOTKILN_TELEGRAM_API_URL", _ENDPOINT) or cls.telegram_api_url,
+            analytics_url=_check(env, "BOTKILN_ANALYTICS_URL", _ANALYTICS) or cls.analytics_url,
         )
 
     @property
@@ -197,6 +208,17 @@ class Settings:
             return SecretBox.from_setting(self.secret_key)
         except ValueError as exc:
             raise SettingsError(f"BOTKILN_SECRET_KEY {exc}") from None
+
+    def analytics_chat_key(self) -> bytes:
+        """The key of the analytics chat hash (a raw chat id is never stored), derived from ``secret_key``.
+
+        Raises:
+            SettingsError: BOTKILN_SECRET_KEY is unset or malformed.
+        """
+        self.secret_box()
+        assert self.secret_key is not None
+        first = parse_secret_keys(self.secret_key)[0]
+        return hmac.new(first, b"botkiln analytics chat hash v1", hashlib.sha256).digest()
 
     def __repr__(self) -> str:
         key = "set" if self.llm_api_key else "unset"
