@@ -23,8 +23,8 @@ class FixedGenerator:
 
     kind = "test"
     version = "1"
-    model = None
-    seed = None
+    model: str | None = None
+    seed: int | None = None
     sdk_version = "none"
 
     def __init__(self, *programs: str) -> None:

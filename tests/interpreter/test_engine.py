@@ -33,7 +33,7 @@ def test_command_args_go_to_args_var_and_mentions_of_other_bots_are_ignored() ->
     )
     spec["commands"][0]["argsVar"] = "ref"
     spec_obj = Interpreter(spec)
-    update = {
+    update: dict[str, Any] = {
         "update_id": 1,
         "message": {"message_id": 1, "chat": {"id": 5, "type": "group"}, "text": "/START@Shop_Bot   promo 1 "},
     }

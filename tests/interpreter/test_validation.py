@@ -11,7 +11,7 @@ from botkiln.interpreter.errors import SpecError
 from botkiln.interpreter.validation import MAX_SPEC_BYTES, validate_spec
 from tests.conftest import minimal_spec
 
-Mutation = Callable[[dict[str, Any]], None]
+Mutation = Callable[[dict[str, Any]], object]
 
 
 def _step(spec: dict[str, Any], index: int) -> dict[str, Any]:
@@ -19,16 +19,18 @@ def _step(spec: dict[str, Any], index: int) -> dict[str, Any]:
     return step
 
 
-def _add_step(spec: dict[str, Any], step: dict[str, Any]) -> None:
+def _add_step(spec: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
     spec["flows"][0]["steps"].append(step)
+    return spec
 
 
 def _api(**extra: Any) -> dict[str, Any]:
     return {"id": "call", "type": "apiCall", "method": "GET", "url": "https://api.example.com/x", **extra}
 
 
-def _allow(spec: dict[str, Any], *domains: str) -> None:
+def _allow(spec: dict[str, Any], *domains: str) -> dict[str, Any]:
     spec["security"] = {"allowedDomains": list(domains)}
+    return spec
 
 
 CASES: list[tuple[str, Mutation, str, str]] = [
