@@ -46,13 +46,13 @@ __all__ = [
     "state_count",
 ]
 
-MAX_STATES: Final = 2000
-MAX_VALUE: Final = 4096
+MAX_STATES: Final = 500
+MAX_VALUE: Final = 1024
 FOLD_LIMIT: Final = 0x52F
 
-# Memo bounds per compiled pattern (speed only; see docs/regex.md §7.4).
+# Memo bounds per compiled pattern (speed only; docs/regex.md §10).
 _DFA_STATES: Final = 1024
-_DFA_BITS: Final = 1 << 21
+_DFA_BITS: Final = 1 << 20
 _DFA_EDGES: Final = 8192
 _CLASS_MEMO: Final = 1024
 # Transition plan tuning (see ``_plan``).
@@ -387,8 +387,9 @@ class Regex:
     def _step(self, dfa: _Dfa, state: int, k: int) -> int:
         """The DFA state after reading a code point of class ``k`` in ``state``.
 
-        Successors one bit up are found with one shift; the others through
-        per-byte tables of follow masks, filled on first use.
+        The union of the live states' follow masks comes from the plan's shifts
+        and groups, then the remainders: bit by bit when few, else through
+        per-byte tables filled on first use.
         """
         with self._lock:
             live = dfa.masks[state] & self._accept[k]

@@ -11,6 +11,9 @@ Invariants:
   one code point), ``Seq``, ``Alt`` and ``Repeat``. Groups leave no node; the
   ignored ``^``/``$`` anchors leave nothing at all.
 - A ``Chars`` set is a tuple of sorted, disjoint, non-adjacent inclusive ranges.
+
+The module is longer than most because every rejection carries its own sentence;
+the grammar itself is one recursive-descent pass and reads best in one place.
 """
 
 from __future__ import annotations
@@ -165,7 +168,7 @@ def _fail(code: str, index: int, message: str) -> NoReturn:
 
 
 def parse(pattern: str) -> Node | RegexError:
-    """The syntax tree of ``pattern``, or the first problem in it (§2–§4)."""
+    """The syntax tree of ``pattern``, or the first problem in it (§2, §3, §7.1)."""
     if len(pattern) > MAX_PATTERN:
         return RegexError(
             TOO_COMPLEX,

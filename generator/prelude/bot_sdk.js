@@ -362,7 +362,7 @@ function opExists(a) {
 
 const RX_MAX_PATTERN = 256;
 const RX_MAX_COUNT = 100;
-const RX_MAX_VALUE = 4096;
+const RX_MAX_VALUE = 1024;
 const RX_MAX_CP = 0x10ffff;
 const RX_MEMO_CELLS = 1 << 16;
 const RX_PUNCTUATION = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";

@@ -322,7 +322,7 @@ def test_ignore_case_folds_the_value_not_the_pattern():
 
 
 def test_values_longer_than_the_limit_never_match():
-    assert MAX_VALUE == 4096
+    assert MAX_VALUE == 1024
     assert matches(".*", "a" * MAX_VALUE)
     assert not matches(".*", "a" * (MAX_VALUE + 1))
     assert not matches(".*", "😀" * (MAX_VALUE + 1))
@@ -378,14 +378,14 @@ def test_state_count_follows_the_documented_formula(pattern, states):
     assert compile_pattern(pattern).states == states
 
 
-def test_state_limit_is_exactly_2000():
-    assert MAX_STATES == 2000
-    assert compile_pattern("(?:a{100}){19}a{99}").states == 2000
-    error = check_pattern("(?:a{100}){19}a{100}")
+def test_state_limit_is_exactly_500():
+    assert MAX_STATES == 500
+    assert compile_pattern("(?:a{100}){4}a{99}").states == 500
+    error = check_pattern("(?:a{100}){4}a{100}")
     assert error == RegexError(
         TOO_COMPLEX,
         0,
-        "pattern needs 2001 automaton states; at most 2000 are allowed "
+        "pattern needs 501 automaton states; at most 500 are allowed "
         "(lower the repetition counts or nest fewer of them)",
     )
 
@@ -663,21 +663,22 @@ def test_compiled_patterns_are_cached():
 @pytest.mark.parametrize(
     ("pattern", "value", "expected"),
     [
-        ("(a*)*b", "a" * 4096, False),
-        ("(a|a)*c", "a" * 4096, False),
-        ("(a|aa)+$", "a" * 4096, True),
-        ("(a|aa)+b", "a" * 4096, False),
-        ("(a+)+", "a" * 4095 + "b", False),
+        ("(a*)*b", "a" * 1024, False),
+        ("(a|a)*c", "a" * 1024, False),
+        ("(a|aa)+$", "a" * 1024, True),
+        ("(a|aa)+b", "a" * 1024, False),
+        ("(a+)+", "a" * 1023 + "b", False),
         ("(?:a?){100}a{100}", "a" * 100, True),
         ("(?:a?){100}a{100}", "a" * 201, False),
-        ("(?:(?:a?){100}){9}a{100}", "a" * 1000, True),
+        ("(?:(?:a?){20}){9}a{100}", "a" * 280, True),
+        ("(?:(?:a?){20}){9}a{100}", "a" * 281, False),
         ("[ab]*a[ab]{100}", "a" + "b" * 100, True),
-        ("[ab]*a[ab]{100}", "ab" * 2048, False),
-        ("(?:.*a.{100}){19}", ("a" + "b" * 100) * 19, True),
-        ("(?:.*a.{100}){19}", "ab" * 2048, False),
-        ("(?:.*a.{100}){19}", "ab" * 1900 + "a" + "b" * 100, True),
-        ("(?:.*a.{100}){19}", "b" * 4096, False),
-        (".*.*.*.*.*.*.*.*=.*", "x" * 4096, False),
+        ("[ab]*a[ab]{100}", "ab" * 512, False),
+        ("(?:.*a.{20}){19}", ("a" + "b" * 20) * 19, True),
+        ("(?:.*a.{20}){19}", "ab" * 512, False),
+        ("(?:.*a.{20}){19}", "ab" * 400 + "a" + "b" * 20, True),
+        ("(?:.*a.{20}){19}", "b" * 1024, False),
+        (".*.*.*.*.*.*.*.*=.*", "x" * 1024, False),
     ],
 )
 def test_pathological_patterns_finish_with_the_right_answer(pattern, value, expected):
@@ -765,7 +766,10 @@ _member = st.one_of(
 def _class(draw: Any) -> tuple[str, str]:
     parts = draw(st.lists(_member, min_size=1, max_size=3))
     ends = ("-" if draw(st.booleans()) else "", "-" if draw(st.booleans()) else "")
-    opening = "[^" if draw(st.booleans()) else "["
+    # A negated class must stay non-empty, or from_regex has nothing to generate;
+    # without \D \W \S it complements a small set (the empty class is unit-tested).
+    covers_all = any(p[0] in ("\\D", "\\W", "\\S") for p in parts)
+    opening = "[^" if draw(st.booleans()) and not covers_all else "["
     dialect_text = opening + ends[0] + "".join(p[0] for p in parts) + ends[1] + "]"
     python_text = opening + ends[0] + "".join(p[1] for p in parts) + ends[1] + "]"
     return dialect_text, python_text
