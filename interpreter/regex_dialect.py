@@ -33,6 +33,7 @@ from botkiln.interpreter.regex_parse import (
     Seq,
     parse,
 )
+from botkiln.interpreter.text import fold
 
 __all__ = [
     "MAX_STATES",
@@ -48,7 +49,6 @@ __all__ = [
 
 MAX_STATES: Final = 500
 MAX_VALUE: Final = 1024
-FOLD_LIMIT: Final = 0x52F
 
 # Memo bounds per compiled pattern (speed only; docs/regex.md §10).
 _DFA_STATES: Final = 1024
@@ -70,27 +70,6 @@ class RegexInvalid(BotkilnError):
     def __init__(self, error: RegexError) -> None:
         super().__init__(str(error))
         self.error = error
-
-
-def _fold_table() -> dict[int, int]:
-    table: dict[int, int] = {}
-    for c in range(FOLD_LIMIT + 1):
-        lower = chr(c).lower()
-        if len(lower) == 1 and lower != chr(c):
-            table[c] = ord(lower)
-    return table
-
-
-_FOLD: Final = _fold_table()
-
-
-def fold(text: str) -> str:
-    """Per-code-point lowercase for U+0000..U+052F (docs/botspec.md §2.3).
-
-    A code point folds when its Unicode lowercase mapping is exactly one code
-    point; everything else, and everything above U+052F, is kept.
-    """
-    return text.translate(_FOLD)
 
 
 def state_count(node: Node) -> int:

@@ -7,8 +7,6 @@ has been stable across Unicode versions.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 BLANK = frozenset("\t\n\r ")
 """The code points a blank string consists of (§2.3)."""
 
@@ -32,17 +30,25 @@ def trim(text: str) -> str:
     return text.strip("\t\n\r ")
 
 
-@lru_cache(maxsize=FOLD_LIMIT + 1)
-def _fold_char(c: str) -> str:
-    lower = c.lower()
-    return lower if len(lower) == 1 else c
+def _fold_table() -> dict[int, int]:
+    table: dict[int, int] = {}
+    for c in range(FOLD_LIMIT + 1):
+        lower = chr(c).lower()
+        if len(lower) == 1 and lower != chr(c):
+            table[c] = ord(lower)
+    return table
+
+
+_FOLD = _fold_table()
 
 
 def fold(text: str) -> str:
-    """Per-code-point lowercase for U+0000..U+052F (§2.3)."""
-    if text.isascii():
-        return text.lower()
-    return "".join(_fold_char(c) if ord(c) <= FOLD_LIMIT else c for c in text)
+    """Per-code-point lowercase for U+0000..U+052F (§2.3).
+
+    A code point folds when its Unicode lowercase mapping is exactly one code
+    point; everything else, and everything above U+052F, is kept.
+    """
+    return text.translate(_FOLD)
 
 
 def words(text: str) -> tuple[str, ...]:
