@@ -77,6 +77,28 @@ def main() -> None:
             cold.append((time.perf_counter() - start) * 1000)
         size = len(source.encode()) / 1024
         print(f"{name:<14}{len(inputs):>6}{size:>10.1f}{ref_us:>13.1f}{qjs_us:>13.1f}{statistics.median(cold):>9.2f}")
+    rss_per_sandbox()
+
+
+def _rss_kib() -> int:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def rss_per_sandbox(name: str = "support", count: int = 200) -> None:
+    """RSS of warm sandboxes of a compiled example (the SDK makes every bot.js ~40 KiB+)."""
+    spec = json.loads((ROOT / "examples" / f"{name}.json").read_text())
+    source = compile_spec(spec)
+    before = _rss_kib()
+    sandboxes = [Sandbox(source) for _ in range(count)]
+    per = (_rss_kib() - before) / count
+    print(
+        f"RSS per warm sandbox of {name} ({len(source) / 1024:.0f} KiB bot.js): {per:.0f} KiB "
+        f"-> about {1024 * 1024 / per:.0f} per GiB ({len(sandboxes)} measured)"
+    )
 
 
 if __name__ == "__main__":
