@@ -1,8 +1,10 @@
 """An async Telegram Bot API client (httpx) for the control plane's calls.
 
 Covers what the control plane needs — ``getMe``, ``setWebhook``,
-``deleteWebhook``, ``getWebhookInfo`` — through one generic ``call``; a later
-issue adds the outbound methods on the same path.
+``deleteWebhook``, ``getWebhookInfo`` — and what the runtime sends —
+``sendMessage``, ``sendPhoto``, ``sendDocument``, ``editMessageText``,
+``editMessageReplyMarkup``, ``answerCallbackQuery`` — through one generic
+``call``. Message methods return Telegram's ``Message`` object as a dict.
 
 Invariants:
 
@@ -208,3 +210,54 @@ class BotApiClient:
             last_error_message=info.get("last_error_message"),
             max_connections=info.get("max_connections"),
         )
+
+    async def send_message(
+        self, chat_id: int | str, text: str, *, parse_mode: str | None = None,
+        reply_markup: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """Send ``text`` to ``chat_id``; the sent ``Message``."""
+        params = _present(chat_id=chat_id, text=text, parse_mode=parse_mode, reply_markup=reply_markup)
+        return cast(dict[str, Any], await self.call("sendMessage", params))
+
+    async def send_photo(
+        self, chat_id: int | str, photo: str, *, caption: str | None = None, reply_markup: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Send the photo ``photo`` (a file_id or an HTTP URL); the sent ``Message``."""
+        params = _present(chat_id=chat_id, photo=photo, caption=caption, reply_markup=reply_markup)
+        return cast(dict[str, Any], await self.call("sendPhoto", params))
+
+    async def send_document(
+        self, chat_id: int | str, document: str, *, caption: str | None = None,
+        reply_markup: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """Send the file ``document`` (a file_id or an HTTP URL); the sent ``Message``."""
+        params = _present(chat_id=chat_id, document=document, caption=caption, reply_markup=reply_markup)
+        return cast(dict[str, Any], await self.call("sendDocument", params))
+
+    async def edit_message_text(
+        self, chat_id: int | str, message_id: int, text: str, *, parse_mode: str | None = None,
+        reply_markup: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """Replace the text (and inline keyboard: none unless given) of the bot's message; the edited ``Message``."""
+        params = _present(chat_id=chat_id, message_id=message_id, text=text, parse_mode=parse_mode,
+                          reply_markup=reply_markup)  # fmt: skip
+        return cast(dict[str, Any], await self.call("editMessageText", params))
+
+    async def edit_message_reply_markup(
+        self, chat_id: int | str, message_id: int, reply_markup: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Replace (or, with None, remove) the inline keyboard of the bot's message; the edited ``Message``."""
+        params = _present(chat_id=chat_id, message_id=message_id, reply_markup=reply_markup)
+        return cast(dict[str, Any], await self.call("editMessageReplyMarkup", params))
+
+    async def answer_callback_query(
+        self, callback_query_id: str, *, text: str | None = None, show_alert: bool = False
+    ) -> None:
+        """Answer a button press (stops the client's progress indicator), optionally with a notification."""
+        params = _present(callback_query_id=callback_query_id, text=text, show_alert=show_alert or None)
+        await self.call("answerCallbackQuery", params)
+
+
+def _present(**params: Any) -> dict[str, Any]:
+    """``params`` without the ones left out (None)."""
+    return {name: value for name, value in params.items() if value is not None}
