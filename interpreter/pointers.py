@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from botkiln.interpreter.types import JSON
 
 
@@ -49,8 +47,3 @@ def _member(node: JSON, token: str) -> JSON:
         index = int(token)
         return node[index] if index < len(node) else None
     return None
-
-
-def walk(segments: Iterable[str | int]) -> str:
-    """Alias of ``join`` for an iterable of segments."""
-    return join(*segments)

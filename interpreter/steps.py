@@ -144,18 +144,21 @@ def _nearest_ask(run: Run, step: StepView) -> str:
     for earlier in reversed(flow.steps[: step.index]):
         if earlier.type == "ask":
             return earlier.id
-    return "#end"  # unreachable for a valid spec: validation requires onFail
+    return "#end"  # pragma: no cover - validation requires onFail when no ask precedes
 
 
-def expression_value(run: Run, expr: JSON) -> tuple[bool, JSON]:
-    """§8.4: evaluate one ``save`` expression -> (remove?, value)."""
-    if isinstance(expr, dict):
-        if "value" in expr:
-            return False, expr["value"]
-        if "increment" in expr:
-            return False, None  # resolved by the caller against the variable
-        return True, None
-    return False, template_value(run, expr)
+def expression_value(run: Run, name: str, expr: JSON) -> tuple[bool, JSON]:
+    """§8.4: evaluate one ``save`` expression for variable ``name`` -> (remove?, value)."""
+    if not isinstance(expr, dict):
+        return False, template_value(run, expr)
+    if "value" in expr:
+        return False, expr["value"]
+    if "increment" in expr:
+        current = run.var(name)
+        base = current if isinstance(current, int | float) and not isinstance(current, bool) else 0
+        total = base + expr["increment"]
+        return False, number(total) if math.isfinite(total) else None
+    return True, None
 
 
 def template_value(run: Run, value: JSON) -> JSON:
@@ -174,17 +177,7 @@ def template_value(run: Run, value: JSON) -> JSON:
 
 def save(run: Run, step: StepView) -> str:
     """§8.4: evaluate every expression first, then write in name order."""
-    planned: list[tuple[str, bool, JSON]] = []
-    for name in sorted(step.raw["set"]):
-        expr = step.raw["set"][name]
-        if isinstance(expr, dict) and "increment" in expr:
-            current = run.var(name)
-            base = current if isinstance(current, int | float) and not isinstance(current, bool) else 0
-            total = base + expr["increment"]
-            planned.append((name, False, number(total) if math.isfinite(total) else None))
-        else:
-            remove, value = expression_value(run, expr)
-            planned.append((name, remove, value))
+    planned = [(name, *expression_value(run, name, step.raw["set"][name])) for name in sorted(step.raw["set"])]
     for name, remove, value in planned:
         if remove:
             run.remove(name)
