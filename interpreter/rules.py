@@ -4,6 +4,10 @@
 rule owns a few codes (docs/errors.md). Rules see a spec that may have failed the
 schema pass; in that case (``tolerant``) a rule that trips over a malformed part
 is skipped, since the schema error already describes it.
+
+One module on purpose (~600 lines): every rule uses the same defensive walkers
+(``_steps``, ``_indexed``, ``_err``), and the ``RULES`` table at the bottom is the
+one place that lists them all, in the order their errors are produced.
 """
 
 from __future__ import annotations
