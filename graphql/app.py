@@ -5,7 +5,8 @@ Routes:
 - ``POST /graphql``: queries and mutations (JSON only; no GET, no IDE);
 - ``WS /graphql``: subscriptions (and queries) over graphql-transport-ws only;
   a browser handshake from an origin other than the console's is refused;
-- ``GET /healthz``: 200 when PostgreSQL and Redis answer, else 503.
+- ``GET /healthz``: 200 when PostgreSQL and Redis answer, else 503;
+- ``POST /wh/{botId}``: Telegram's webhook, see ``graphql/ingress.py`` and docs/ingress.md.
 
 Middleware, outermost first: a request id (``X-Request-Id`` on every response,
 in every error log line and masked error), CORS for ``BOTKILN_CONSOLE_ORIGIN``
@@ -47,6 +48,7 @@ from strawberry.asgi import GraphQL
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from botkiln.graphql.context import Context, Services
+from botkiln.graphql.ingress import Ingress, IngressOptions, webhook
 from botkiln.graphql.schema import build_schema
 from botkiln.graphql.sessions import (
     CSRF_COOKIE,
@@ -58,6 +60,7 @@ from botkiln.graphql.sessions import (
     new_token,
 )
 from botkiln.infra.analytics import build_analytics
+from botkiln.infra.chat_queue import RedisChatQueue
 from botkiln.infra.db.pool import create_pool
 from botkiln.infra.redis_keys import PREFIX
 from botkiln.infra.settings import Settings, SettingsError
@@ -184,13 +187,18 @@ async def _healthz(request: Request) -> JSONResponse:
 
 
 def build_app(
-    settings: Settings, *, broker: dramatiq.Broker | None = None, redis_prefix: str = f"{PREFIX}:"
+    settings: Settings,
+    *,
+    broker: dramatiq.Broker | None = None,
+    redis_prefix: str = f"{PREFIX}:",
+    ingress_options: IngressOptions | None = None,
 ) -> Starlette:
     """The control API for ``settings``.
 
     ``broker`` defaults to ``build_broker(settings)`` made (and closed) by the
     lifespan; a caller that passes one owns it. ``redis_prefix`` prefixes the
-    session and sign-in keys (tests use their own).
+    session and sign-in keys and (without its colon) the chat queue's and the
+    ingress's (tests use their own). ``ingress_options`` defaults to production's.
 
     Raises:
         SettingsError: BOTKILN_DATABASE_URL or BOTKILN_SECRET_KEY is missing.
@@ -221,8 +229,11 @@ def build_app(
             redis_prefix=redis_prefix,
             analytics=build_analytics(settings),
         )
+        queue_prefix = redis_prefix.rstrip(":") or PREFIX
+        queue = RedisChatQueue(redis, prefix=queue_prefix)
+        ingress = Ingress(pool, box, redis, queue, prefix=queue_prefix, options=ingress_options)
         try:
-            yield {"services": services}
+            yield {"services": services, "ingress": ingress}
         finally:
             await asyncio.to_thread(services.analytics.close)
             await http.aclose()
@@ -257,5 +268,6 @@ def build_app(
         Route("/healthz", _healthz, methods=["GET"]),
         Route("/graphql", graphql_app, methods=["POST"]),
         WebSocketRoute("/graphql", graphql_app),
+        Route("/wh/{botId}", webhook, methods=["POST"]),
     ]
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)

@@ -16,6 +16,7 @@
 | ``botkiln:cq:depth:<botId>`` | string (int) | updates queued for the bot |
 | ``botkiln:cq:heads:<botId>`` | zset | the bot's non-empty chats, scored by their head's enqueue time (ms) |
 | ``botkiln:dlq:in:<botId>`` | list | dead-lettered inbound updates: ``<json header>\\n<payload>`` |
+| ``botkiln:ingress:rate:<botId>`` | string (int), PX window | webhook requests in the current window (ingress) |
 | ``botkiln-dramatiq:*`` | Dramatiq's own | the broker's queues, delay queues, acks, heartbeats (b) |
 
 (a) fields ``bot.js``, ``spec.json``, ``rev.json``: runtime nodes load a staged
@@ -87,3 +88,8 @@ class ChatQueueKeys:
     def dlq_in(self, bot_id: str) -> str:
         """List: the bot's dead-lettered inbound updates."""
         return f"{self.prefix}:dlq:in:{bot_id}"
+
+
+def ingress_rate(bot_id: str, prefix: str = PREFIX) -> str:
+    """String with expiry: the bot's webhook request count in the current rate window."""
+    return f"{prefix}:ingress:rate:{bot_id}"
