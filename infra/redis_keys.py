@@ -17,6 +17,12 @@
 | ``botkiln:cq:heads:<botId>`` | zset | the bot's non-empty chats, scored by their head's enqueue time (ms) |
 | ``botkiln:dlq:in:<botId>`` | list | dead-lettered inbound updates: ``<json header>\\n<payload>`` |
 | ``botkiln:ingress:rate:<botId>`` | string (int), PX window | webhook requests in the current window (ingress) |
+| ``botkiln:out:tb:bot:<botId>`` | hash, PX | outbound token bucket of the bot: ``tokens``, ``ts`` (ms, Redis clock) |
+| ``botkiln:out:tb:chat:<botId>:<chatId>`` | hash, PX | outbound token bucket of one chat (docs/outbound.md) |
+| ``botkiln:out:tb:group:<botId>:<chatId>`` | hash, PX | outbound token bucket of one group (chat id < 0) |
+| ``botkiln:out:blocked:<botId>`` | string, PX | "blocked until" (ms, Redis clock) after Telegram's ``retry_after`` |
+| ``botkiln:out:sent:<botId>:<dedupKey>:<i>`` | string, TTL 24 h | action ``i`` of an update is settled (sent or DLQ) |
+| ``botkiln:dlq:out:<botId>`` | list | dead-lettered outbound actions, JSON, oldest first |
 | ``botkiln-dramatiq:*`` | Dramatiq's own | the broker's queues, delay queues, acks, heartbeats (b) |
 
 (a) fields ``bot.js``, ``spec.json``, ``rev.json``: runtime nodes load a staged
@@ -93,3 +99,34 @@ class ChatQueueKeys:
 def ingress_rate(bot_id: str, prefix: str = PREFIX) -> str:
     """String with expiry: the bot's webhook request count in the current rate window."""
     return f"{prefix}:ingress:rate:{bot_id}"
+
+
+class OutboundKeys:
+    """The outbound sender's keys under ``prefix`` (``PREFIX`` in production; tests pass their own)."""
+
+    def __init__(self, prefix: str = PREFIX) -> None:
+        self.prefix = prefix
+
+    def bot_bucket(self, bot_id: str) -> str:
+        """Hash: the bot's token bucket."""
+        return f"{self.prefix}:out:tb:bot:{bot_id}"
+
+    def chat_bucket(self, bot_id: str, chat_id: int) -> str:
+        """Hash: one chat's token bucket."""
+        return f"{self.prefix}:out:tb:chat:{bot_id}:{chat_id}"
+
+    def group_bucket(self, bot_id: str, chat_id: int) -> str:
+        """Hash: one group's token bucket (per minute allowance)."""
+        return f"{self.prefix}:out:tb:group:{bot_id}:{chat_id}"
+
+    def blocked(self, bot_id: str) -> str:
+        """String with expiry: the bot may not call Telegram before this time (ms, Redis clock)."""
+        return f"{self.prefix}:out:blocked:{bot_id}"
+
+    def sent(self, bot_id: str, dedup_key: str, index: int) -> str:
+        """String with TTL: action ``index`` of the update ``dedup_key`` is settled (sent or dead-lettered)."""
+        return f"{self.prefix}:out:sent:{bot_id}:{dedup_key}:{index}"
+
+    def dlq_out(self, bot_id: str) -> str:
+        """List: the bot's dead-lettered outbound actions."""
+        return f"{self.prefix}:dlq:out:{bot_id}"
