@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import secrets
 import socket
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 import pytest
+import redis
+
+from botkiln.infra.db import migrate
+from tests.services import POSTGRES_URL, REDIS_URL, admin_sql, service_unavailable
 
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
@@ -78,3 +86,30 @@ def minimal_spec() -> dict[str, Any]:
 def spec() -> dict[str, Any]:
     """A small valid spec to mutate."""
     return minimal_spec()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The test Redis, checked once."""
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        service_unavailable("Redis", REDIS_URL, exc)
+    finally:
+        client.close()
+    return REDIS_URL
+
+
+@pytest.fixture(scope="module")
+def database() -> Iterator[str]:
+    """A migrated database of the module's own, dropped afterwards."""
+    name = f"botkiln_test_{secrets.token_hex(6)}"
+    try:
+        asyncio.run(admin_sql(f'CREATE DATABASE "{name}"'))
+    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        service_unavailable("PostgreSQL", POSTGRES_URL, exc)
+    dsn = urlunsplit(urlsplit(POSTGRES_URL)._replace(path=f"/{name}"))
+    asyncio.run(migrate(dsn))
+    yield dsn
+    asyncio.run(admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

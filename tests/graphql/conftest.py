@@ -10,83 +10,22 @@ be reached fails the test; ``BOTKILN_ALLOW_SKIP=1`` turns that into a skip.
 
 from __future__ import annotations
 
-import asyncio
-import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import dramatiq
 import pytest
-import redis
 
 from botkiln.graphql.app import WS_MAX_MESSAGE_BYTES, build_app
 from botkiln.infra.crypto import generate_secret_key
-from botkiln.infra.db import migrate
 from botkiln.infra.settings import Settings
 from botkiln.infra.telegram_standin import BotApiStandIn
 from botkiln.workers import WorkerOptions, build_broker, start_worker
 from tests.graphql.support import Api, ServerThread
+from tests.services import delete_keys
 
-POSTGRES_URL = os.environ.get("BOTKILN_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("BOTKILN_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 CONSOLE_ORIGIN = "http://127.0.0.1:5173"
-
-
-def service_unavailable(service: str, where: str, exc: BaseException) -> NoReturn:
-    """Fail (or, with BOTKILN_ALLOW_SKIP=1, skip) naming the service that is down."""
-    message = f"{service} at {where} is not reachable ({type(exc).__name__}: {exc}); start it as .ci/run does"
-    if os.environ.get("BOTKILN_ALLOW_SKIP") == "1":
-        pytest.skip(message)
-    pytest.fail(message)
-
-
-async def _admin(sql: str) -> None:
-    conn = await asyncpg.connect(POSTGRES_URL, timeout=5)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-def _delete_keys(url: str, pattern: str) -> None:
-    client = redis.Redis.from_url(url)
-    try:
-        keys = list(client.scan_iter(match=pattern))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
-
-
-@pytest.fixture(scope="session")
-def redis_url() -> str:
-    """The test Redis, checked once."""
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        service_unavailable("Redis", REDIS_URL, exc)
-    finally:
-        client.close()
-    return REDIS_URL
-
-
-@pytest.fixture(scope="module")
-def database() -> Iterator[str]:
-    """A migrated database of the module's own."""
-    name = f"botkiln_test_{secrets.token_hex(6)}"
-    try:
-        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
-        service_unavailable("PostgreSQL", POSTGRES_URL, exc)
-    dsn = urlunsplit(urlsplit(POSTGRES_URL)._replace(path=f"/{name}"))
-    asyncio.run(migrate(dsn))
-    yield dsn
-    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +73,7 @@ def broker(settings: Settings, redis_url: str) -> Iterator[dramatiq.Broker]:
     made = build_broker(settings, options=options, namespace=namespace)
     yield made
     made.close()
-    _delete_keys(redis_url, f"{namespace}:*")
+    delete_keys(redis_url, f"{namespace}:*")
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +82,7 @@ def base_url(settings: Settings, broker: dramatiq.Broker, api_server: ServerThre
     prefix = f"botkiln-test-{secrets.token_hex(4)}:"
     api_server.start(build_app(settings, broker=broker, redis_prefix=prefix), ws_max_size=WS_MAX_MESSAGE_BYTES)
     yield api_server.url
-    _delete_keys(redis_url, f"{prefix}*")
+    delete_keys(redis_url, f"{prefix}*")
 
 
 @pytest.fixture(scope="module")

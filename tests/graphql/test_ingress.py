@@ -26,8 +26,8 @@ from botkiln.infra.redis_keys import ChatQueueKeys
 from botkiln.infra.settings import Settings
 from botkiln.infra.telegram_standin import BotApiStandIn
 from botkiln.infra.telegram_standin_updates import user_message
-from tests.graphql.conftest import _delete_keys
 from tests.graphql.support import ServerThread
+from tests.services import delete_keys as _delete_keys
 
 MAX_BODY = 64 * 1024
 OPTIONS = IngressOptions(max_body_bytes=MAX_BODY, rate_limit=10_000)

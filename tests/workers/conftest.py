@@ -14,77 +14,27 @@ and asks for the ``worker`` fixture to have one running.
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import NoReturn
-from urllib.parse import urlsplit, urlunsplit
 from uuid import UUID
 
-import asyncpg
 import dramatiq
 import pytest
 import redis
 from redis.asyncio import Redis
 
 from botkiln.infra.artifacts_fs import FsArtifactStore
-from botkiln.infra.db import Pool, create_pool, migrate
+from botkiln.infra.db import Pool, create_pool
 from botkiln.infra.settings import Settings
 from botkiln.workers import WorkerOptions, build_broker, start_worker
 from tests.workers.support import make_owner
-
-POSTGRES_URL = os.environ.get("BOTKILN_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("BOTKILN_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-def service_unavailable(service: str, where: str, exc: BaseException) -> NoReturn:
-    """Fail (or, with BOTKILN_ALLOW_SKIP=1, skip) naming the service that is down."""
-    message = f"{service} at {where} is not reachable ({type(exc).__name__}: {exc}); start it as .ci/run does"
-    if os.environ.get("BOTKILN_ALLOW_SKIP") == "1":
-        pytest.skip(message)
-    pytest.fail(message)
-
-
-async def _admin(sql: str) -> None:
-    conn = await asyncpg.connect(POSTGRES_URL, timeout=5)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 @pytest.fixture(scope="module")
 def anyio_backend() -> str:
     """Async tests run on asyncio (asyncpg's loop)."""
     return "asyncio"
-
-
-@pytest.fixture(scope="session")
-def redis_url() -> str:
-    """The test Redis, checked once."""
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        service_unavailable("Redis", REDIS_URL, exc)
-    finally:
-        client.close()
-    return REDIS_URL
-
-
-@pytest.fixture(scope="module")
-def database() -> Iterator[str]:
-    """A migrated database of the module's own."""
-    name = f"botkiln_test_{secrets.token_hex(6)}"
-    try:
-        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
-        service_unavailable("PostgreSQL", POSTGRES_URL, exc)
-    dsn = urlunsplit(urlsplit(POSTGRES_URL)._replace(path=f"/{name}"))
-    asyncio.run(migrate(dsn))
-    yield dsn
-    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="module")
