@@ -27,7 +27,6 @@ from botkiln.interpreter.errors import BotkilnError, SpecInvalid
 from botkiln.interpreter.quickjs import QuickJsEngine, SandboxError
 from botkiln.interpreter.validation import validate_spec
 
-ARTIFACTS = ("bot.js", "spec.json", "rev.json")
 MAX_BOT_JS_BYTES = 1024 * 1024
 """The size cap of a revision's bot.js (a 100-flow spec compiles to ~180 KiB)."""
 

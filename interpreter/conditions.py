@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from botkiln.interpreter.templates import Path, parse_path
+from botkiln.interpreter.text import compare
 from botkiln.interpreter.types import JSON
 
 
@@ -34,7 +35,7 @@ def _order(left: JSON, right: JSON, test: Callable[[int], bool]) -> bool:
     if _is_number(left) and _is_number(right):
         return test((left > right) - (left < right))
     if isinstance(left, str) and isinstance(right, str):
-        return test((left > right) - (left < right))
+        return test(compare(left, right))
     return False
 
 

@@ -191,8 +191,3 @@ def validate_spec(spec: Any, *, size: int | None = None) -> list[SpecError]:
 def _pointer_key(pointer: str) -> tuple[tuple[int, int | str], ...]:
     parts = pointer.split("/")[1:] if pointer else []
     return tuple((0, int(p)) if p.isdigit() else (1, p) for p in parts)
-
-
-def is_valid(spec: Any) -> bool:
-    """True when ``validate_spec`` finds nothing."""
-    return not validate_spec(spec)
