@@ -211,6 +211,7 @@ def build_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         from botkiln.workers.broker import build_broker
+        from botkiln.workers.execute import ChatReady
 
         own_broker = broker is None
         the_broker = build_broker(settings) if broker is None else broker
@@ -231,7 +232,8 @@ def build_app(
         )
         queue_prefix = redis_prefix.rstrip(":") or PREFIX
         queue = RedisChatQueue(redis, prefix=queue_prefix)
-        ingress = Ingress(pool, box, redis, queue, prefix=queue_prefix, options=ingress_options)
+        ready = ChatReady(redis, the_broker, prefix=queue_prefix)
+        ingress = Ingress(pool, box, redis, queue, prefix=queue_prefix, options=ingress_options, on_ready=ready.notify)
         try:
             yield {"services": services, "ingress": ingress}
         finally:

@@ -22,8 +22,9 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 from redis.asyncio import Redis
@@ -35,7 +36,7 @@ from botkiln.infra.chat_queue import RedisChatQueue
 from botkiln.infra.crypto import SecretBox
 from botkiln.infra.db.bots import decrypt_webhook_secret
 from botkiln.infra.db.pool import Db
-from botkiln.infra.ports import BOT_ID
+from botkiln.infra.ports import BOT_ID, Enqueued
 from botkiln.infra.redis_keys import PREFIX, ChatQueueKeys, ingress_rate
 from botkiln.interpreter.events import normalize_update
 
@@ -159,8 +160,11 @@ class Ingress:
         *,
         prefix: str = PREFIX,
         options: IngressOptions | None = None,
+        on_ready: Callable[[], Coroutine[Any, Any, None]] | None = None,
     ) -> None:
         self.options = options or IngressOptions()
+        self._on_ready = on_ready
+        self._notifying: set[asyncio.Task[None]] = set()
         self._redis = redis
         self._queue = queue
         self._prefix = prefix
@@ -211,10 +215,15 @@ class Ingress:
             log.debug("ingress %s: update %d has no chat, dropped", bot_id, update_id)
             return _answer(200)
         try:
-            await self._queue.enqueue(bot_id, chat_id, update_id, body)
+            queued = await self._queue.enqueue(bot_id, chat_id, update_id, body)
         except (RedisError, OSError) as exc:
             log.warning("ingress %s: enqueue failed (%s) [%s]", bot_id, type(exc).__name__, request_id)
             return _answer(503, "unavailable", retry_after=1)
+        if isinstance(queued, Enqueued) and queued.position == 1 and self._on_ready is not None:
+            # The chat just became ready: wake an executor without delaying the answer (the queue is the truth).
+            task = asyncio.create_task(self._on_ready())
+            self._notifying.add(task)
+            task.add_done_callback(self._notifying.discard)
         return _answer(200)
 
     async def _admission(self, bot_id: str) -> int | None:

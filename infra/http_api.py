@@ -1,15 +1,22 @@
 """Performs apiCall requests over real HTTP for ``botkiln chat`` (the host side of §8.6).
 
 Enforces what the spec promises: allow-listed hosts only (checked again here, and
-redirects are not followed), the request's timeout, retries with doubling backoff
-on network errors, timeouts and 5xx, a response size cap, and JSON-only answers.
+redirects are not followed), the request's timeout as a deadline for the whole
+exchange (a server dripping bytes cannot hold a call longer), retries with doubling
+backoff on network errors, timeouts and 5xx, a response size cap, and JSON-only
+answers. With ``private_ok=False`` (the runtime's default) a host that resolves to a
+loopback, private, link-local or otherwise non-public address is refused, so a spec
+cannot reach the platform's own network (DNS rebinding between the check and the
+connection remains possible; a production deployment also filters egress).
 ``{{secret.NAME}}`` in header values is filled from the given secrets, never
 from the spec, and never logged.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -37,7 +44,9 @@ class HttpApi:
         insecure_ok: bool = False,
         secrets: Mapping[str, str] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        private_ok: bool = True,
     ) -> None:
+        self._private_ok = private_ok
         self._domains = tuple(allowed_domains)
         self._insecure_ok = insecure_ok
         self._secrets = dict(secrets or {})
@@ -59,10 +68,11 @@ class HttpApi:
             request["url"], data=data, method=request["method"], headers=self._headers(request)
         )
         limit = request["maxResponseBytes"]
+        deadline = time.monotonic() + request["timeoutMs"] / 1000
         try:
             with self._opener.open(req, timeout=request["timeoutMs"] / 1000) as response:
                 status = int(response.status)
-                raw = response.read(limit + 1)
+                raw = _read_until(response, limit + 1, deadline)
         except urllib.error.HTTPError as exc:
             return {"ok": False, "error": "http", "status": exc.code}
         except TimeoutError:
@@ -83,6 +93,8 @@ class HttpApi:
         """Perform ``request`` with its retries; never raises for HTTP failures."""
         if not url_allowed(request["url"], self._domains, insecure_ok=self._insecure_ok):
             return {"ok": False, "error": "forbidden", "status": None}
+        if not self._private_ok and not _public_host(request["url"]):
+            return {"ok": False, "error": "forbidden", "status": None}
         delay = request["backoffMs"] / 1000
         result = self._once(request)
         for _ in range(request["retries"]):
@@ -95,3 +107,34 @@ class HttpApi:
             delay *= 2
             result = self._once(request)
         return result
+
+
+def _read_until(response: Any, limit: int, deadline: float) -> bytes:
+    """Read at most ``limit`` bytes, giving up with ``TimeoutError`` at ``deadline``."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        if time.monotonic() >= deadline:
+            raise TimeoutError("the response did not complete within the request's timeout")
+        chunk = response.read1(min(65536, limit - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def _public_host(url: str) -> bool:
+    """True if every address the URL's host resolves to is a public unicast address."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    try:
+        infos = socket.getaddrinfo(parts.hostname or "", parts.port or 443, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return False
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if not address.is_global or address.is_multicast:
+            return False
+    return bool(infos)

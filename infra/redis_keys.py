@@ -23,6 +23,11 @@
 | ``botkiln:out:blocked:<botId>`` | string, PX | "blocked until" (ms, Redis clock) after Telegram's ``retry_after`` |
 | ``botkiln:out:sent:<botId>:<dedupKey>:<i>`` | string, TTL 24 h | action ``i`` of an update is settled (sent or DLQ) |
 | ``botkiln:dlq:out:<botId>`` | list | dead-lettered outbound actions, JSON, oldest first |
+| ``botkiln:state:<botId>:<chatId>`` | string, TTL | the chat's state JSON, written with the update's effects (docs/runtime.md) |
+| ``botkiln:fx:<botId>:<updateId>`` | string, TTL 1 h | an update's committed actions while they are being sent (docs/runtime.md) |
+| ``botkiln:rt:wake`` | list (capped) | wake-up tokens for idle executors: a chat became ready |
+| ``botkiln:rt:pump`` | string, PX | at most one recovery nudge per interval across all workers |
+| ``botkiln:analytics:rows`` | stream, MAXLEN ~ 1 000 000 | analytics rows from executors; group ``analytics`` drains them (docs/analytics.md) |
 | ``botkiln-dramatiq:*`` | Dramatiq's own | the broker's queues, delay queues, acks, heartbeats (b) |
 
 (a) fields ``bot.js``, ``spec.json``, ``rev.json``: runtime nodes load a staged
@@ -101,6 +106,11 @@ def ingress_rate(bot_id: str, prefix: str = PREFIX) -> str:
     return f"{prefix}:ingress:rate:{bot_id}"
 
 
+def analytics_rows(prefix: str = PREFIX) -> str:
+    """Stream: analytics rows waiting for a drainer (``infra/analytics_relay.py``)."""
+    return f"{prefix}:analytics:rows"
+
+
 class OutboundKeys:
     """The outbound sender's keys under ``prefix`` (``PREFIX`` in production; tests pass their own)."""
 
@@ -130,3 +140,20 @@ class OutboundKeys:
     def dlq_out(self, bot_id: str) -> str:
         """List: the bot's dead-lettered outbound actions."""
         return f"{self.prefix}:dlq:out:{bot_id}"
+
+
+class RuntimeKeys:
+    """The executors' keys under ``prefix``: chat state, committed effects, the wake list."""
+
+    def __init__(self, prefix: str = PREFIX) -> None:
+        self.prefix = prefix
+        self.wake = f"{prefix}:rt:wake"
+        self.pump = f"{prefix}:rt:pump"
+
+    def state(self, bot_id: str, chat_id: int) -> str:
+        """String with TTL: the chat's state JSON (docs/botspec.md §5)."""
+        return f"{self.prefix}:state:{bot_id}:{chat_id}"
+
+    def effects(self, bot_id: str, update_id: int) -> str:
+        """String with TTL: the committed outcome of an update not yet acknowledged (its actions)."""
+        return f"{self.prefix}:fx:{bot_id}:{update_id}"

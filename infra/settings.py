@@ -20,6 +20,12 @@ Every variable, its default and meaning:
 | ``BOTKILN_TELEGRAM_API_URL`` | ``https://api.telegram.org`` | Bot API base URL (tests: the local stand-in) |
 | ``BOTKILN_REDIS_URL`` | ``redis://127.0.0.1:6379/0`` | Redis: Dramatiq's broker, progress and flip pub/sub |
 | ``BOTKILN_ANALYTICS_URL`` | ``chdb://./var/analytics`` | analytics: ``chdb://DIR`` or ``http(s)://host:8123[/db]`` |
+| ``BOTKILN_OUTBOUND_RATES`` | Telegram's | outbound buckets, e.g. ``bot_per_s=30,chat_per_s=1`` (a) |
+| ``BOTKILN_EXECUTOR_LEASE_MS`` | ``15000`` | an executor's chat lease: a dead one's update is re-delivered after it |
+| ``BOTKILN_APICALL_PRIVATE_OK`` | ``false`` | let apiCalls reach loopback and private addresses (embedded, tests) |
+
+(a) fields of ``infra.outbound.OutboundRates``; only for a local Bot API server or a
+stand-in with other limits than Telegram's.
 
 ``BOTKILN_SECRET_KEY`` may list several keys, comma-separated, to rotate: the first
 encrypts, all decrypt. It is required once bots are stored. The analytics chat-hash
@@ -122,6 +128,27 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"{name}={raw!r} is not a boolean (true/false)")
 
 
+_RATE_FIELDS = ("bot_per_s", "bot_burst", "chat_per_s", "chat_burst", "group_per_min", "group_burst")
+
+
+def _rates(env: Mapping[str, str]) -> tuple[tuple[str, float], ...]:
+    raw = env.get("BOTKILN_OUTBOUND_RATES") or ""
+    pairs = []
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        name, _, value = item.partition("=")
+        name = name.strip()
+        try:
+            number = float(value)
+        except ValueError:
+            number = -1.0
+        if name not in _RATE_FIELDS or number <= 0:
+            raise SettingsError(
+                f"BOTKILN_OUTBOUND_RATES: {item!r} is not NAME=NUMBER > 0, NAME one of {', '.join(_RATE_FIELDS)}"
+            )
+        pairs.append((name, number))
+    return tuple(pairs)
+
+
 def _redis_url(env: Mapping[str, str]) -> str:
     raw = env.get("BOTKILN_REDIS_URL") or "redis://127.0.0.1:6379/0"
     if not raw.startswith(("redis://", "rediss://", "unix://")):
@@ -149,6 +176,9 @@ class Settings:
     cookie_secure: bool = False
     telegram_api_url: str = "https://api.telegram.org"
     analytics_url: str = "chdb://./var/analytics"
+    outbound_rates: tuple[tuple[str, float], ...] = ()
+    executor_lease_ms: int = 15_000
+    apicall_private_ok: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -186,6 +216,9 @@ class Settings:
             cookie_secure=_bool(env, "BOTKILN_COOKIE_SECURE", cls.cookie_secure),
             telegram_api_url=_check(env, "BOTKILN_TELEGRAM_API_URL", _ENDPOINT) or cls.telegram_api_url,
             analytics_url=_check(env, "BOTKILN_ANALYTICS_URL", _ANALYTICS) or cls.analytics_url,
+            outbound_rates=_rates(env),
+            executor_lease_ms=_int(env, "BOTKILN_EXECUTOR_LEASE_MS", cls.executor_lease_ms, minimum=100),
+            apicall_private_ok=_bool(env, "BOTKILN_APICALL_PRIVATE_OK", cls.apicall_private_ok),
         )
 
     @property

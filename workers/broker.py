@@ -42,7 +42,7 @@ from dramatiq.middleware import (
 
 from botkiln.infra.redis_keys import DRAMATIQ_NAMESPACE
 from botkiln.infra.settings import Settings
-from botkiln.workers import deploy, generate, rollback
+from botkiln.workers import deploy, execute, generate, rollback
 from botkiln.workers.attempt import MAX_RETRIES
 from botkiln.workers.recovery import monitor
 from botkiln.workers.runtime import Runtime, WorkerOptions, open_runtime
@@ -60,6 +60,7 @@ class WorkerResources(Middleware):
         self.options = options
         self._runtime: Runtime | None = None
         self._monitor: concurrent.futures.Future[None] | None = None
+        self._background: list[concurrent.futures.Future[None]] = []
 
     @property
     def runtime(self) -> Runtime:
@@ -82,12 +83,23 @@ class WorkerResources(Middleware):
             raise WorkerBootFailed(f"the worker cannot start: {exc}") from exc
         if self.options.recovery_interval_s > 0:
             self._monitor = asyncio.run_coroutine_threadsafe(monitor(self._runtime, broker), loop_thread.loop)
+        rt = self._runtime
+        if rt.executor is not None:
+            self._background.append(asyncio.run_coroutine_threadsafe(rt.executor.bots.listen(), loop_thread.loop))
+            if self.options.pump_interval_s > 0:
+                pumping = execute.pump(
+                    rt.redis, broker, prefix=self.options.redis_prefix, interval_s=self.options.pump_interval_s
+                )
+                self._background.append(asyncio.run_coroutine_threadsafe(pumping, loop_thread.loop))
 
     def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         loop_thread = get_event_loop_thread()
         if self._monitor is not None:
             self._monitor.cancel()
             self._monitor = None
+        for task in self._background:
+            task.cancel()
+        self._background.clear()
         if self._runtime is not None and loop_thread is not None:
             runtime, self._runtime = self._runtime, None
             loop_thread.run_coroutine(runtime.aclose())
@@ -100,10 +112,11 @@ class ControlActors:
     generate: dramatiq.Actor[[str], None]
     deploy: dramatiq.Actor[[str], None]
     rollback: dramatiq.Actor[[str], None]
+    execute: dramatiq.Actor[[], None]
 
 
 def register_actors(broker: dramatiq.Broker, resources: WorkerResources) -> ControlActors:
-    """Declare generate, deploy and rollback on ``broker``; they take a task id."""
+    """Declare generate, deploy and rollback (they take a task id) and the runtime's execute on ``broker``."""
 
     def runtime() -> Runtime:
         return resources.runtime
@@ -112,6 +125,7 @@ def register_actors(broker: dramatiq.Broker, resources: WorkerResources) -> Cont
         generate=generate.declare(broker, runtime),
         deploy=deploy.declare(broker, runtime),
         rollback=rollback.declare(broker, runtime),
+        execute=execute.declare(broker, lambda: resources.runtime.require_executor()),
     )
 
 

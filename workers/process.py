@@ -24,6 +24,7 @@ from botkiln.infra.redis_keys import DRAMATIQ_NAMESPACE
 from botkiln.infra.settings import Settings
 from botkiln.workers.attempt import CONTROL_QUEUE
 from botkiln.workers.broker import build_broker
+from botkiln.workers.execute import RUNTIME_QUEUE
 from botkiln.workers.runtime import WorkerOptions
 
 _log = logging.getLogger(__name__)
@@ -34,14 +35,17 @@ def install_broker() -> None:
     dramatiq.set_broker(build_broker(Settings.from_env()))
 
 
-def start_worker(broker: dramatiq.Broker, *, threads: int = 8, timeout_ms: int = 1000) -> dramatiq.Worker:
-    """Boot a worker consuming the control queue of ``broker`` (as Dramatiq's CLI would).
+def start_worker(broker: dramatiq.Broker, *, threads: int = 8, timeout_ms: int = 100) -> dramatiq.Worker:
+    """Boot a worker consuming the control and runtime queues of ``broker`` (as Dramatiq's CLI would).
+
+    ``timeout_ms`` bounds an idle consumer's poll interval (a message waits at most about that long).
 
     Raises:
         WorkerBootFailed: the runtime could not be opened; nothing is left running.
     """
     broker.emit_after("process_boot")
-    worker = dramatiq.Worker(broker, queues={CONTROL_QUEUE}, worker_threads=threads, worker_timeout=timeout_ms)
+    queues = {CONTROL_QUEUE, RUNTIME_QUEUE}
+    worker = dramatiq.Worker(broker, queues=queues, worker_threads=threads, worker_timeout=timeout_ms)
     try:
         worker.start()
     except BaseException:
@@ -73,7 +77,7 @@ def serve(
     except BaseException:
         broker.close()
         raise
-    _log.info("botkiln worker: %d thread(s) on queue %s", threads, CONTROL_QUEUE)
+    _log.info("botkiln worker: %d thread(s) on queues %s, %s", threads, CONTROL_QUEUE, RUNTIME_QUEUE)
     try:
         stop.wait()
     finally:

@@ -14,17 +14,31 @@ deployment configuration (they have sensible defaults and tests shorten them).
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+import socket
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+import httpx
 from redis.asyncio import Redis
 
 from botkiln.infra.artifacts_fs import FsArtifactStore
 from botkiln.infra.artifacts_s3 import S3ArtifactStore
+from botkiln.infra.chat_queue import RedisChatQueue
+from botkiln.infra.chat_state import RedisChatState
 from botkiln.infra.db.pool import Pool, create_pool
+from botkiln.infra.outbound import OutboundLimiter, OutboundRates, OutboundSender
 from botkiln.infra.ports import ArtifactStore
+from botkiln.infra.redis_keys import PREFIX
 from botkiln.infra.settings import Settings, SettingsError
+from botkiln.infra.telegram_api import BotApiClient, install_log_redaction
 from botkiln.interpreter.quickjs import SandboxPool
+from botkiln.workers.active import ActiveBots
+from botkiln.workers.executor import Executor, ExecutorOptions, RowPublisher
+
+_log = logging.getLogger(__name__)
 
 _CLOSE_S = 10.0
 
@@ -49,6 +63,12 @@ class WorkerOptions:
     db_pool_size: int = 20
     """PostgreSQL connections of one worker process (a running deploy holds one for its bot's lock)."""
     stage_hook: StageHook | None = field(default=None, compare=False)
+    redis_prefix: str = PREFIX
+    """Prefix of the runtime plane's Redis keys (chat queues, states, outbound); tests use their own."""
+    active_ttl_s: float = 2.0
+    """How long a node trusts its cached active revision of a bot without re-reading it."""
+    pump_interval_s: float = 1.0
+    """Period of the runtime pump (lost wake-ups, expired leases); 0 turns it off in this process."""
 
 
 def build_artifact_store(settings: Settings) -> ArtifactStore:
@@ -73,10 +93,25 @@ class Runtime:
     store: ArtifactStore
     redis: Redis
     sandboxes: SandboxPool
+    executor: Executor | None = None
+    """The runtime plane's executor; None when BOTKILN_SECRET_KEY is unset (tokens cannot be decrypted)."""
+    http: httpx.AsyncClient | None = None
+
+    def require_executor(self) -> Executor:
+        """The executor.
+
+        Raises:
+            SettingsError: the runtime plane is off because BOTKILN_SECRET_KEY is unset.
+        """
+        if self.executor is None:
+            raise SettingsError("BOTKILN_SECRET_KEY is missing: executors cannot decrypt bot tokens")
+        return self.executor
 
     async def aclose(self) -> None:
-        """Close the pool and the Redis client; drop warm sandboxes."""
+        """Close the pool, the HTTP and Redis clients; drop warm sandboxes."""
         self.sandboxes.clear()
+        if self.http is not None:
+            await self.http.aclose()
         try:
             await asyncio.wait_for(self.db.close(), _CLOSE_S)
         except TimeoutError:
@@ -97,7 +132,44 @@ async def open_runtime(settings: Settings, options: WorkerOptions | None = None)
     options = options or WorkerOptions()
     store = await asyncio.to_thread(build_artifact_store, settings)
     db = await create_pool(settings.database_url, min_size=1, max_size=options.db_pool_size)
-    return Runtime(settings, options, db, store, build_redis(settings), SandboxPool(options.sandbox_capacity))
+    runtime = Runtime(settings, options, db, store, build_redis(settings), SandboxPool(options.sandbox_capacity))
+    if settings.secret_key is None:
+        _log.warning("BOTKILN_SECRET_KEY is unset: this worker runs control-plane tasks only, no bot updates")
+    else:
+        runtime.http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0))
+        runtime.executor = build_executor(runtime, runtime.http)
+    return runtime
+
+
+def build_executor(rt: Runtime, http: httpx.AsyncClient, analytics: RowPublisher | None = None) -> Executor:
+    """The runtime plane's executor over the runtime's clients (``Settings`` give limits and keys)."""
+    settings, prefix = rt.settings, rt.options.redis_prefix
+    install_log_redaction()
+    base_url = settings.telegram_api_url
+    rates = OutboundRates(**{name: value for name, value in settings.outbound_rates})  # type: ignore[arg-type]
+    sender = OutboundSender(
+        rt.redis,
+        OutboundLimiter(rt.redis, prefix=prefix, rates=rates),
+        lambda token: BotApiClient(http, token, base_url=base_url),
+        prefix=prefix,
+    )
+    if analytics is None:
+        from botkiln.infra.analytics_relay import AnalyticsRelay
+
+        analytics = AnalyticsRelay(rt.redis, prefix=prefix)
+    return Executor(
+        redis=rt.redis,
+        queue=RedisChatQueue(rt.redis, prefix=prefix),
+        states=RedisChatState(rt.redis, prefix=prefix),
+        bots=ActiveBots(rt.db, settings.secret_box(), rt.redis, rt.store, ttl_s=rt.options.active_ttl_s),
+        sandboxes=rt.sandboxes,
+        sender=sender,
+        chat_key=settings.analytics_chat_key(),
+        consumer_id=f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
+        analytics=analytics,
+        prefix=prefix,
+        options=ExecutorOptions(lease_ms=settings.executor_lease_ms, private_api_ok=settings.apicall_private_ok),
+    )
 
 
 RuntimeSource = Callable[[], Runtime]

@@ -33,12 +33,10 @@ from botkiln.infra.db import revisions
 from botkiln.infra.db.deployments import Kind
 from botkiln.infra.ports import ArtifactCorrupt, ArtifactMissing, StoredRevision
 from botkiln.infra.redis_keys import STAGED_TTL_S, staged_revision
-from botkiln.interpreter.canonical import normalize, spec_hash
+from botkiln.interpreter.canonical import spec_hash
 from botkiln.interpreter.conformance import Script, check_conformance, derive_scripts, run_script
 from botkiln.interpreter.errors import BotkilnError
-from botkiln.interpreter.quickjs import QuickJsEngine, SandboxError, SandboxPool
-from botkiln.interpreter.quickjs.errors import BotOutputError
-from botkiln.interpreter.types import StepInput, StepOutput
+from botkiln.interpreter.quickjs import PooledEngine, QuickJsEngine, SandboxError
 from botkiln.interpreter.validation import validate_spec
 from botkiln.workers.compat import compare_state
 from botkiln.workers.runtime import Runtime
@@ -166,21 +164,6 @@ async def prewarm(rt: Runtime, ctx: DeployContext) -> str:
     return "sandbox loaded" if loaded else "sandbox already warm"
 
 
-class _PooledEngine:
-    """The step contract through the pool's warm sandbox of one revision (like ``QuickJsEngine``)."""
-
-    def __init__(self, pool: SandboxPool, rev_hash: str, source: str) -> None:
-        self.pool, self.rev_hash, self.source = pool, rev_hash, source
-
-    def __call__(self, data: StepInput) -> StepOutput:
-        text = json.dumps(normalize(data), ensure_ascii=False, separators=(",", ":"))
-        output = json.loads(self.pool.run(self.rev_hash, lambda: self.source, text))
-        if not isinstance(output, dict) or not {"actions", "state", "events"} <= output.keys():
-            raise BotOutputError("step() must return {actions, state, events[, pending]}")
-        result: StepOutput = output  # type: ignore[assignment]
-        return result
-
-
 def synthetic_update(spec: dict[str, Any]) -> dict[str, Any]:
     """The health check's update (a short form of ``Conversation``)."""
     commands = [c["command"] for c in spec.get("commands", [])]
@@ -192,7 +175,7 @@ def synthetic_update(spec: dict[str, Any]) -> dict[str, Any]:
 async def health(rt: Runtime, ctx: DeployContext) -> str:
     _, spec, source = ctx.loaded()
     update = synthetic_update(spec)
-    engine = _PooledEngine(rt.sandboxes, ctx.rev_hash, source)
+    engine = PooledEngine(rt.sandboxes, ctx.rev_hash, source)
     _, calls, divergence = await asyncio.to_thread(run_script, spec, engine, Script("health", [update]))
     if divergence is not None:
         raise StageFailed(f"the answer to {update['text']!r} differs from the reference: {divergence.render()}")

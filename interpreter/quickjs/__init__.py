@@ -4,7 +4,7 @@ Key contracts: JSON text in, JSON text out; no host capability, clock or randomn
 every failure is a :class:`SandboxError` and never takes the process down.
 """
 
-from .engine import QuickJsEngine
+from .engine import PooledEngine, QuickJsEngine
 from .errors import (
     BotCodeError,
     BotOutputError,
@@ -21,6 +21,7 @@ __all__ = [
     "BotCodeError",
     "BotOutputError",
     "PoolStats",
+    "PooledEngine",
     "QuickJsEngine",
     "Sandbox",
     "SandboxError",

@@ -13,7 +13,20 @@ from botkiln.interpreter.canonical import normalize
 from botkiln.interpreter.types import StepInput, StepOutput
 
 from .errors import BotOutputError
+from .pool import SandboxPool
 from .sandbox import Sandbox, SandboxLimits
+
+
+def _parse_output(text: str) -> StepOutput:
+    output = json.loads(text)
+    if not isinstance(output, dict) or not {"actions", "state", "events"} <= output.keys():
+        raise BotOutputError("step() must return {actions, state, events[, pending]}")
+    result: StepOutput = output  # type: ignore[assignment]
+    return result
+
+
+def _input_text(data: StepInput) -> str:
+    return json.dumps(normalize(data), ensure_ascii=False, separators=(",", ":"))
 
 
 class QuickJsEngine:
@@ -28,9 +41,19 @@ class QuickJsEngine:
         Raises:
             SandboxError: the bot failed, hung, ran out of memory or returned garbage.
         """
-        text = json.dumps(normalize(data), ensure_ascii=False, separators=(",", ":"))
-        output = json.loads(self.sandbox.call(text))
-        if not isinstance(output, dict) or not {"actions", "state", "events"} <= output.keys():
-            raise BotOutputError("step() must return {actions, state, events[, pending]}")
-        result: StepOutput = output  # type: ignore[assignment]
-        return result
+        return _parse_output(self.sandbox.call(_input_text(data)))
+
+
+class PooledEngine:
+    """The step contract through a ``SandboxPool``'s warm sandbox of one revision (the runtime's engine)."""
+
+    def __init__(self, pool: SandboxPool, rev_hash: str, source: str) -> None:
+        self.pool, self.rev_hash, self.source = pool, rev_hash, source
+
+    def __call__(self, data: StepInput) -> StepOutput:
+        """One call of the step contract (loads the revision into the pool on a miss).
+
+        Raises:
+            SandboxError: as ``QuickJsEngine``.
+        """
+        return _parse_output(self.pool.run(self.rev_hash, lambda: self.source, _input_text(data)))

@@ -22,7 +22,8 @@ from botkiln.infra.progress import ProgressEvent, subscribe
 from botkiln.workers import enqueue_deploy, enqueue_generate
 from tests.conftest import minimal_spec
 
-BOX = SecretBox.from_setting(generate_secret_key())
+SECRET_KEY = generate_secret_key()
+BOX = SecretBox.from_setting(SECRET_KEY)
 
 
 async def make_owner(pool: Pool) -> tuple[UUID, UUID]:

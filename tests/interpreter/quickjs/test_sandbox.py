@@ -56,6 +56,7 @@ def test_public_surface_is_pinned() -> None:
         "BotCodeError",
         "BotOutputError",
         "PoolStats",
+        "PooledEngine",
         "QuickJsEngine",
         "Sandbox",
         "SandboxError",

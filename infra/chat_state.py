@@ -1,0 +1,103 @@
+"""Per-chat state and committed effects in Redis, written under the chat queue's lease.
+
+Invariants (docs/runtime.md has the reasoning):
+
+- ``commit`` writes the chat's new state and the update's *effects* (the actions still to send)
+  in one Lua script (``infra/lua/commit.lua``), and only while the caller's lease (fencing
+  token) is current: a consumer whose lease expired writes nothing;
+- an update whose effects exist was fully computed: a redelivery sends the recorded actions
+  (the outbound sender de-duplicates them per index) instead of running the engine again,
+  so state and messages change once per update whatever process dies;
+- ``forget`` drops the effects after the update is acknowledged; if that is lost the record
+  expires after ``EFFECTS_TTL_S``;
+- a state expires ``ttl_s`` after its last write (the spec's ``stateTtlSec`` if set, else
+  ``DEFAULT_STATE_TTL_S``); the engines apply the finer expiry rules of docs/botspec.md §5.3.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib.resources import files
+from typing import Any, cast
+
+from redis.asyncio import Redis
+
+from botkiln.infra.ports import Claim
+from botkiln.infra.redis_keys import PREFIX, ChatQueueKeys, RuntimeKeys
+from botkiln.interpreter.types import Action, State
+
+DEFAULT_STATE_TTL_S = 30 * 24 * 3600
+"""How long an untouched chat state is kept when the spec sets no ``stateTtlSec``."""
+
+EFFECTS_TTL_S = 3600
+"""How long committed effects wait for their update's acknowledgement."""
+
+MAX_STATE_BYTES = 256 * 1024
+"""A stored state larger than this is refused (the engines cap ``vars`` at 64 KiB; the rest is small)."""
+
+
+class StateTooLarge(ValueError):
+    """The state JSON is beyond ``MAX_STATE_BYTES`` (an engine bug: the spec's limit is far lower)."""
+
+
+@dataclass(frozen=True)
+class Effects:
+    """What an update produced that must still reach Telegram, and the revision that produced it."""
+
+    rev_hash: str
+    actions: list[Action]
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+class RedisChatState:
+    """Chat states and effects on the chat queue's Redis (same ``prefix``)."""
+
+    def __init__(self, redis: Redis, *, prefix: str = PREFIX) -> None:
+        self._redis = redis
+        self._keys = RuntimeKeys(prefix)
+        self._queue_keys = ChatQueueKeys(prefix)
+        source = files("botkiln.infra").joinpath("lua", "commit.lua").read_text(encoding="utf-8")
+        self._commit = redis.register_script(source)
+
+    async def load(self, bot_id: str, chat_id: int) -> State | None:
+        """The chat's state, or None for a new (or expired) chat."""
+        raw = await self._redis.get(self._keys.state(bot_id, chat_id))
+        return None if raw is None else cast(State, json.loads(raw))
+
+    async def effects(self, bot_id: str, update_id: int) -> Effects | None:
+        """The committed effects of an update that was not acknowledged yet, if any."""
+        raw = await self._redis.get(self._keys.effects(bot_id, update_id))
+        if raw is None:
+            return None
+        data = json.loads(raw)
+        return Effects(data["rev"], data["actions"])
+
+    async def commit(
+        self, claim: Claim, state: State | None, effects: Effects, *, ttl_s: int = DEFAULT_STATE_TTL_S
+    ) -> bool:
+        """Write ``state`` and ``effects`` atomically if ``claim``'s lease is current; False (nothing written) if not.
+
+        Raises:
+            StateTooLarge: the state JSON exceeds ``MAX_STATE_BYTES``.
+        """
+        if ttl_s < 1:
+            raise ValueError(f"ttl_s must be positive, got {ttl_s}")
+        state_json = "" if state is None else _dumps(state)
+        if len(state_json.encode()) > MAX_STATE_BYTES:
+            raise StateTooLarge(f"the state of chat {claim.chat_id} is over {MAX_STATE_BYTES} bytes")
+        member = f"{claim.bot_id}:{claim.chat_id}"
+        keys = [
+            self._queue_keys.lease(member),
+            self._keys.state(claim.bot_id, claim.chat_id),
+            self._keys.effects(claim.bot_id, claim.update_id),
+        ]
+        fx = _dumps({"rev": effects.rev_hash, "actions": effects.actions})
+        return bool(await self._commit(keys, [claim.token, state_json, ttl_s, fx, EFFECTS_TTL_S]))
+
+    async def forget(self, bot_id: str, update_id: int) -> None:
+        """Drop an acknowledged update's effects."""
+        await self._redis.delete(self._keys.effects(bot_id, update_id))

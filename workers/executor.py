@@ -1,0 +1,241 @@
+"""The executor: drains chat queues, runs each update on its bot's active revision, sends the result.
+
+Per claimed update (docs/runtime.md has the sequence and the crash analysis):
+
+1. if the update's *effects* were committed by an earlier delivery, skip to 4;
+2. run ``host.handle_update`` on the bot's active revision (one ``ActiveBot`` value, so one
+   revision for the whole update) in a warm QuickJS sandbox, apiCalls through ``HttpApi``
+   (allow-list, JSON only, deadline, retries, size cap, at most two per update), off the
+   event loop; a failure of the bot's code dead-letters the update to ``dlq:in:<botId>``
+   with the reason and the chat moves on;
+3. commit the new state and the actions in one script, fenced by the chat lease;
+4. hand the actions to the ``OutboundSender`` with ``dedup_key = <botId>:<updateId>`` (each
+   action index is sent at most once), then acknowledge and forget the effects.
+
+The chat lease is renewed every third of its length while the update is handled; if a
+renewal finds the lease lost, the handling is cancelled (another executor owns the chat).
+Analytics rows are published best effort: a failure is logged, never fails the update.
+
+``drain`` claims chat after chat until none is ready, then lingers on the wake list for
+``linger_s`` (the ingress pushes a token when a chat becomes ready) before returning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
+
+from redis.asyncio import Redis
+
+from botkiln.infra.analytics import EventRow, UpdateRef, host_row, rows_from_telemetry, update_ref
+from botkiln.infra.chat_queue import RedisChatQueue
+from botkiln.infra.chat_state import Effects, RedisChatState
+from botkiln.infra.http_api import HttpApi
+from botkiln.infra.outbound import OutboundSender, SendReport
+from botkiln.infra.ports import Claim
+from botkiln.infra.redis_keys import RuntimeKeys
+from botkiln.interpreter.host import UpdateResult, handle_update
+from botkiln.interpreter.quickjs import PooledEngine, SandboxPool
+from botkiln.interpreter.types import State
+from botkiln.workers.active import ActiveBot, ActiveBots, Inactive
+
+_log = logging.getLogger(__name__)
+
+Outcome = Literal["done", "dead_lettered", "lost"]
+
+MAX_REASON = 500
+"""Characters of a dead letter's reason."""
+
+
+class RowPublisher(Protocol):
+    """Where analytics rows go (``infra/analytics_relay.AnalyticsRelay``)."""
+
+    async def publish(self, rows: Sequence[EventRow]) -> None:
+        """Queue ``rows`` for the analytics store."""
+        ...
+
+
+@dataclass(frozen=True)
+class ExecutorOptions:
+    """Timing of the executors (defaults suit production; tests shorten them)."""
+
+    lease_ms: int = 15_000
+    """A claimed chat's lease; a dead executor's update is re-delivered this long after it stopped renewing."""
+    drain_budget_s: float = 10.0
+    """One ``drain`` call's time before it hands the rest to a fresh message."""
+    linger_s: float = 1.0
+    """How long an idle ``drain`` waits for a wake token before returning."""
+    private_api_ok: bool = False
+    """Allow apiCalls to loopback/private addresses (embedded mode and tests only)."""
+
+
+@dataclass(frozen=True)
+class Drained:
+    """What one ``drain`` did; ``more`` when it stopped for its budget (work may be left)."""
+
+    handled: int
+    more: bool
+
+
+@dataclass(frozen=True)
+class Handled:
+    """What one update came to (tests and the benchmark read it)."""
+
+    outcome: Outcome
+    report: SendReport | None = None
+    reason: str = ""
+
+
+class Executor:
+    """One process's executor (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        redis: Redis,
+        queue: RedisChatQueue,
+        states: RedisChatState,
+        bots: ActiveBots,
+        sandboxes: SandboxPool,
+        sender: OutboundSender,
+        chat_key: bytes,
+        consumer_id: str,
+        analytics: RowPublisher | None = None,
+        prefix: str,
+        options: ExecutorOptions | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._redis = redis
+        self.queue = queue
+        self.states = states
+        self.bots = bots
+        self._sandboxes = sandboxes
+        self._sender = sender
+        self._chat_key = chat_key
+        self._consumer_id = consumer_id
+        self._analytics = analytics
+        self._keys = RuntimeKeys(prefix)
+        self.options = options or ExecutorOptions()
+        self._clock = clock
+
+    async def drain(self) -> Drained:
+        """Handle updates until no chat is ready for ``linger_s`` or the budget is spent."""
+        o = self.options
+        deadline = time.monotonic() + o.drain_budget_s
+        handled = 0
+        while time.monotonic() < deadline:
+            claim = await self.queue.claim(self._consumer_id, o.lease_ms)
+            if claim is None:
+                wait = min(o.linger_s, deadline - time.monotonic())
+                if wait <= 0 or await self._redis.blpop([self._keys.wake], timeout=max(wait, 0.01)) is None:
+                    return Drained(handled, more=False)
+                continue
+            await self.handle(claim)
+            handled += 1
+        return Drained(handled, more=True)
+
+    async def handle(self, claim: Claim) -> Handled:
+        """Process one claimed update, keeping its lease alive; ``lost`` if the lease was lost meanwhile."""
+        work = asyncio.create_task(self._handle(claim))
+        keeper = asyncio.create_task(self._keep_lease(claim, work))
+        try:
+            return await work
+        except asyncio.CancelledError:
+            if keeper.done() and not keeper.cancelled() and keeper.result():
+                _log.warning("executor: lost the lease of %s:%s mid-update", claim.bot_id, claim.chat_id)
+                return Handled("lost", reason="lease lost")
+            raise
+        finally:
+            keeper.cancel()
+
+    async def _keep_lease(self, claim: Claim, work: asyncio.Task[Handled]) -> bool:
+        """Renew the lease every third of it; cancel ``work`` and return True when it is lost."""
+        period = self.options.lease_ms / 3000
+        while True:
+            await asyncio.sleep(period)
+            try:
+                alive = await self.queue.renew(claim, self.options.lease_ms)
+            except Exception as exc:  # Redis trouble: keep going, the commit's fence still protects
+                _log.warning("executor: lease renewal failed (%s)", type(exc).__name__)
+                continue
+            if not alive:
+                work.cancel()
+                return True
+
+    async def _handle(self, claim: Claim) -> Handled:
+        started = time.monotonic()
+        now_ms = int(self._clock() * 1000)
+        bot = await self.bots.get(claim.bot_id)
+        effects = await self.states.effects(claim.bot_id, claim.update_id)
+        if isinstance(bot, Inactive):
+            return await self._dead_letter(claim, None, f"not run: {bot.reason}")
+        ref = update_ref(
+            self._chat_key, bot_id=claim.bot_id, rev_hash=bot.rev_hash, chat_id=claim.chat_id,
+            update_id=claim.update_id, now_ms=now_ms,
+        )  # fmt: skip
+        if effects is None:
+            state = await self.states.load(claim.bot_id, claim.chat_id)
+            try:
+                result = await asyncio.to_thread(self._run, bot, claim, state, now_ms)
+            except Exception as exc:  # the bot's code (or its output) failed: the chat moves on
+                return await self._dead_letter(claim, ref, f"bot code failed: {type(exc).__name__}: {exc}")
+            effects = Effects(bot.rev_hash, result.actions)
+            if not await self.states.commit(claim, result.state, effects, ttl_s=bot.state_ttl_s):
+                return Handled("lost", reason="lease lost before commit")
+            await self._publish(rows_from_telemetry(ref, result.events))
+        report = await self._sender.send(
+            claim.bot_id, bot.token, claim.chat_id, effects.actions, dedup_key=f"{claim.bot_id}:{claim.update_id}"
+        )
+        if not await self.queue.ack(claim):
+            return Handled("lost", report, "lease lost before ack")
+        await self.states.forget(claim.bot_id, claim.update_id)
+        await self._publish(self._send_rows(ref, report, (time.monotonic() - started) * 1000))
+        return Handled("done", report)
+
+    def _run(self, bot: ActiveBot, claim: Claim, state: State | None, now_ms: int) -> UpdateResult:
+        update: Any = json.loads(claim.payload)
+        security = bot.security
+        api = HttpApi(
+            allowed_domains=security.get("allowedDomains", []),
+            insecure_ok=bool(security.get("allowInsecureHttp", False)),
+            private_ok=self.options.private_api_ok,
+        )
+        engine = PooledEngine(self._sandboxes, bot.rev_hash, bot.source)
+        return handle_update(
+            engine, bot.spec, update, state, now=now_ms, api=api, bot_username=bot.username, revision=bot.rev_hash
+        )
+
+    async def _dead_letter(self, claim: Claim, ref: UpdateRef | None, reason: str) -> Handled:
+        reason = reason[:MAX_REASON]
+        _log.warning("executor: update %s of %s dead-lettered: %s", claim.update_id, claim.bot_id, reason)
+        if not await self.queue.dead_letter(claim, reason):
+            return Handled("lost", reason="lease lost before dead-lettering")
+        await self.states.forget(claim.bot_id, claim.update_id)
+        if ref is not None:
+            await self._publish([host_row(ref, "executor_error", error=reason)])
+        return Handled("dead_lettered", reason=reason)
+
+    def _send_rows(self, ref: UpdateRef, report: SendReport, latency_ms: float) -> list[EventRow]:
+        at = datetime.now(UTC)
+        rows = []
+        for result in report.results:
+            if result.status == "sent":
+                rows.append(host_row(ref, "message_sent", at=at))
+            elif result.status in ("dead_lettered", "forbidden"):
+                rows.append(host_row(ref, "send_failed", error=result.error or result.status, at=at))
+        rows.append(host_row(ref, "update_processed", latency_ms=latency_ms, at=at))
+        return rows
+
+    async def _publish(self, rows: list[EventRow]) -> None:
+        if self._analytics is None or not rows:
+            return
+        try:
+            await self._analytics.publish(rows)
+        except Exception as exc:  # analytics never fails an update
+            _log.warning("executor: analytics rows dropped (%s: %s)", type(exc).__name__, exc)
