@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from importlib.resources import files
+from typing import Literal
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
@@ -84,6 +85,7 @@ class RedisChatQueue:
         self._claim = _script(redis, "claim")
         self._settle = _script(redis, "settle")
         self._lease = _script(redis, "lease")
+        self._replay_in = _script(redis, "replay_in")
 
     async def enqueue(self, bot_id: str, chat_id: int, update_id: int, payload: bytes) -> Enqueued | Duplicate:
         """Append the update to its chat's queue unless ``update_id`` was seen; durable as Redis is."""
@@ -172,6 +174,66 @@ class RedisChatQueue:
                 )
             )
         return letters
+
+    async def replay_dead_letters(self, bot_id: str, which: int | Literal["all"] = "all") -> int:
+        """Move entry ``which`` (an ``LINDEX`` index) or all of ``dlq:in:<botId>`` back to their chats' tails.
+
+        How many were re-queued: an entry another client replayed or dropped first is skipped.
+        Raises ``IndexError`` when there is no entry ``which``.
+        """
+        return sum(1 for _, position in await self.requeue_dead_letters(bot_id, which) if position)
+
+    async def requeue_dead_letters(
+        self, bot_id: str, which: int | Literal["all"] = "all"
+    ) -> list[tuple[DeadLetter, int]]:
+        """As ``replay_dead_letters``, with each chosen entry and its chat's length after the append (0: skipped).
+
+        Each entry moves atomically (``infra/lua/replay_in.lua``), oldest first, enqueued again now
+        (Redis clock) behind its chat's queued updates; its ``update_id``'s dedup key does not stop it.
+        """
+        raws = await self._chosen_dead_letters(bot_id, which)
+        k, done = self._keys, []
+        for raw in raws:
+            letter = self._parse_dead_letter(bot_id, raw)
+            member = _member(bot_id, letter.chat_id)
+            keys = [k.dlq_in(bot_id), k.chat(member), k.ready, k.leases, k.seq, k.depth(bot_id), k.heads(bot_id)]
+            position = int(await self._replay_in(keys, [member, letter.chat_id, raw]))
+            done.append((letter, position))
+        return done
+
+    async def drop_dead_letters(self, bot_id: str, which: int | Literal["all"] = "all") -> int:
+        """Discard entry ``which`` or all of ``dlq:in:<botId>``; how many this call removed.
+
+        Entries are removed by their exact value, so one replayed or dropped meanwhile is not counted
+        and entries dead-lettered after the call began stay. Raises ``IndexError`` like ``replay_dead_letters``.
+        """
+        raws = await self._chosen_dead_letters(bot_id, which)
+        if not raws:
+            return 0
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for raw in raws:  # the raw bytes (payloads need not be UTF-8), hence no typed ``lrem``
+                pipe.execute_command("LREM", self._keys.dlq_in(bot_id), 1, raw)
+            removed = await pipe.execute()
+        return sum(int(n) for n in removed)
+
+    async def _chosen_dead_letters(self, bot_id: str, which: int | Literal["all"]) -> list[bytes]:
+        if not BOT_ID.match(bot_id):
+            raise ValueError(f"{bot_id!r} is not a bot id")
+        key = self._keys.dlq_in(bot_id)
+        if which == "all":
+            return [_bytes(raw) for raw in await self._redis.lrange(key, 0, -1)]
+        raw = await self._redis.lindex(key, which)
+        if raw is None:
+            raise IndexError(f"dlq:in:{bot_id} has no entry {which}")
+        return [_bytes(raw)]
+
+    @staticmethod
+    def _parse_dead_letter(bot_id: str, raw: bytes) -> DeadLetter:
+        header, payload = raw.split(b"\n", 1)
+        h = json.loads(header)
+        return DeadLetter(
+            bot_id, int(h["chatId"]), int(h["updateId"]), payload, h["reason"], int(h["deliveries"]), int(h["at"])
+        )
 
     async def _settle_head(self, claim: Claim, reason: str) -> bool:
         k, member = self._keys, _member(claim.bot_id, claim.chat_id)
