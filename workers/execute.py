@@ -27,7 +27,7 @@ from botkiln.workers.executor import Executor
 
 _log = logging.getLogger(__name__)
 
-ACTOR = "execute"
+ACTOR = "botkiln.execute"
 RUNTIME_QUEUE = "runtime"
 MAX_WAKE_TOKENS = 256
 TIME_LIMIT_MS = 3_600_000

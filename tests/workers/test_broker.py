@@ -20,6 +20,7 @@ from botkiln.infra.settings import Settings
 from botkiln.workers import WorkerOptions, build_broker, start_worker
 from botkiln.workers.attempt import CONTROL_QUEUE, MAX_RETRIES, TaskFailed, Transient, retry_when
 from botkiln.workers.broker import WorkerBootFailed, WorkerResources, worker_resources
+from botkiln.workers.execute import RUNTIME_QUEUE
 
 
 def test_the_public_surface_is_pinned() -> None:
@@ -34,9 +35,13 @@ def test_the_broker_declares_its_actors_on_itself_with_their_options_and_no_glob
     broker = build_broker(settings, namespace=f"botkiln-test-{secrets.token_hex(4)}")
     try:
         assert dramatiq.broker.global_broker is None
-        assert broker.get_declared_actors() == {"botkiln.generate", "botkiln.deploy", "botkiln.rollback"}
+        assert broker.get_declared_actors() == {
+            "botkiln.generate", "botkiln.deploy", "botkiln.rollback", "botkiln.execute",
+        }  # fmt: skip
+        execute = broker.get_actor("botkiln.execute")
+        assert execute.queue_name == RUNTIME_QUEUE and execute.options["max_retries"] == 0
         limits = {}
-        for name in broker.get_declared_actors():
+        for name in broker.get_declared_actors() - {"botkiln.execute"}:
             actor = broker.get_actor(name)
             assert actor.queue_name == CONTROL_QUEUE and actor.broker is broker
             assert actor.options["max_retries"] == MAX_RETRIES and actor.options["retry_when"] is retry_when
