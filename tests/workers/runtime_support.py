@@ -35,12 +35,14 @@ def served_standin(limits: RateLimits = FAST_LIMITS) -> tuple[BotApiStandIn, Ser
     return made, server
 
 
-async def live_bot(pool: Pool, owner: tuple[UUID, UUID], token: str, *, username: str | None = None) -> str:
-    """A bot row holding ``token`` (encrypted with ``BOX``)."""
+async def live_bot(
+    pool: Pool, owner: tuple[UUID, UUID], token: str, *, username: str | None = None, webhook_secret: str | None = None
+) -> str:
+    """A bot row holding ``token`` and ``webhook_secret`` (encrypted with ``BOX``)."""
     bot_id = f"x-{secrets.token_hex(5)}"
     made = await bots.create_bot(
         pool, BOX, bot_id=bot_id, project_id=owner[1], name="Runtime test", token=token,
-        webhook_secret=secrets.token_hex(16), created_by=owner[0], telegram_username=username,
+        webhook_secret=webhook_secret or secrets.token_hex(16), created_by=owner[0], telegram_username=username,
     )  # fmt: skip
     assert isinstance(made, bots.Bot), made
     return bot_id
