@@ -129,12 +129,13 @@ def _public_host(url: str) -> bool:
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
+    host = parts.hostname or ""
     try:
-        infos = socket.getaddrinfo(parts.hostname or "", parts.port or 443, proto=socket.IPPROTO_TCP)
-    except (OSError, UnicodeError):
-        return False
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global or address.is_multicast:
+        addresses = [ipaddress.ip_address(host)]
+    except ValueError:
+        try:
+            infos = socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)
+        except (OSError, UnicodeError):
             return False
-    return bool(infos)
+        addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
+    return bool(addresses) and all(a.is_global and not a.is_multicast for a in addresses)
