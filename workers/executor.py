@@ -169,7 +169,6 @@ class Executor:
                 return True
 
     async def _handle(self, claim: Claim) -> Handled:
-        started = time.monotonic()
         now_ms = int(self._clock() * 1000)
         bot = await self.bots.get(claim.bot_id)
         effects = await self.states.effects(claim.bot_id, claim.update_id)
@@ -195,7 +194,9 @@ class Executor:
         if not await self.queue.ack(claim):
             return Handled("lost", report, "lease lost before ack")
         await self.states.forget(claim.bot_id, claim.update_id)
-        await self._publish(self._send_rows(ref, report, (time.monotonic() - started) * 1000))
+        # Latency from the webhook (the enqueue time, Redis clock) to the end of sending.
+        latency_ms = max(0.0, self._clock() * 1000 - claim.enqueued_ms)
+        await self._publish(self._send_rows(ref, report, latency_ms))
         return Handled("done", report)
 
     def _run(self, bot: ActiveBot, claim: Claim, state: State | None, now_ms: int) -> UpdateResult:
@@ -226,7 +227,7 @@ class Executor:
         rows = []
         for result in report.results:
             if result.status == "sent":
-                rows.append(host_row(ref, "message_sent", at=at))
+                rows.append(host_row(ref, "message_sent", latency_ms=latency_ms, at=at))
             elif result.status in ("dead_lettered", "forbidden"):
                 rows.append(host_row(ref, "send_failed", error=result.error or result.status, at=at))
         rows.append(host_row(ref, "update_processed", latency_ms=latency_ms, at=at))

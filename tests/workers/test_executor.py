@@ -130,6 +130,8 @@ async def test_a_conversation_goes_through_state_and_out_to_telegram(rig: Rig) -
     types = [row.type for row in rig.analytics.rows]
     assert "flow_started" in types and types.count("message_sent") == 3 and types.count("update_processed") == 2
     assert {row.rev_hash for row in rig.analytics.rows} == {rig.rev}
+    timed = [row.latency_ms for row in rig.analytics.rows if row.type in ("message_sent", "update_processed")]
+    assert len(timed) == 5 and all(t is not None and 0 <= t < 10_000 for t in timed)
 
 
 async def test_chats_keep_their_order_under_concurrent_drains(rig: Rig) -> None:
