@@ -17,15 +17,14 @@ Invariants (docs/runtime.md has the reasoning):
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any, cast
 
 from redis.asyncio import Redis
 
-from botkiln.infra.ports import Claim
+from botkiln.infra.ports import Claim, Effects
 from botkiln.infra.redis_keys import PREFIX, ChatQueueKeys, RuntimeKeys
-from botkiln.interpreter.types import Action, State
+from botkiln.interpreter.types import State
 
 DEFAULT_STATE_TTL_S = 30 * 24 * 3600
 """How long an untouched chat state is kept when the spec sets no ``stateTtlSec``."""
@@ -41,20 +40,12 @@ class StateTooLarge(ValueError):
     """The state JSON is beyond ``MAX_STATE_BYTES`` (an engine bug: the spec's limit is far lower)."""
 
 
-@dataclass(frozen=True)
-class Effects:
-    """What an update produced that must still reach Telegram, and the revision that produced it."""
-
-    rev_hash: str
-    actions: list[Action]
-
-
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 class RedisChatState:
-    """Chat states and effects on the chat queue's Redis (same ``prefix``)."""
+    """``StateStore`` on the chat queue's Redis (same ``prefix``)."""
 
     def __init__(self, redis: Redis, *, prefix: str = PREFIX) -> None:
         self._redis = redis

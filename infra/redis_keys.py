@@ -23,11 +23,11 @@
 | ``botkiln:out:blocked:<botId>`` | string, PX | "blocked until" (ms, Redis clock) after Telegram's ``retry_after`` |
 | ``botkiln:out:sent:<botId>:<dedupKey>:<i>`` | string, TTL 24 h | action ``i`` of an update is settled (sent or DLQ) |
 | ``botkiln:dlq:out:<botId>`` | list | dead-lettered outbound actions, JSON, oldest first |
-| ``botkiln:state:<botId>:<chatId>`` | string, TTL | the chat's state JSON, written with the update's effects (docs/runtime.md) |
-| ``botkiln:fx:<botId>:<updateId>`` | string, TTL 1 h | an update's committed actions while they are being sent (docs/runtime.md) |
+| ``botkiln:state:<botId>:<chatId>`` | string, TTL | the chat's state JSON (docs/runtime.md) |
+| ``botkiln:fx:<botId>:<updateId>`` | string, TTL 1 h | an update's committed actions until its ack |
 | ``botkiln:rt:wake`` | list (capped) | wake-up tokens for idle executors: a chat became ready |
 | ``botkiln:rt:pump`` | string, PX | at most one recovery nudge per interval across all workers |
-| ``botkiln:analytics:rows`` | stream, MAXLEN ~ 1 000 000 | analytics rows from executors; group ``analytics`` drains them (docs/analytics.md) |
+| ``botkiln:analytics:rows`` | stream, MAXLEN ~ 10⁶ | analytics rows for the drainers (docs/analytics.md) |
 | ``botkiln-dramatiq:*`` | Dramatiq's own | the broker's queues, delay queues, acks, heartbeats (b) |
 
 (a) fields ``bot.js``, ``spec.json``, ``rev.json``: runtime nodes load a staged

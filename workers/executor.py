@@ -35,10 +35,10 @@ from redis.asyncio import Redis
 
 from botkiln.infra.analytics import EventRow, UpdateRef, host_row, rows_from_telemetry, update_ref
 from botkiln.infra.chat_queue import RedisChatQueue
-from botkiln.infra.chat_state import Effects, RedisChatState
+from botkiln.infra.chat_state import RedisChatState
 from botkiln.infra.http_api import HttpApi
 from botkiln.infra.outbound import OutboundSender, SendReport
-from botkiln.infra.ports import Claim
+from botkiln.infra.ports import Claim, Effects
 from botkiln.infra.redis_keys import RuntimeKeys
 from botkiln.interpreter.host import UpdateResult, handle_update
 from botkiln.interpreter.quickjs import PooledEngine, SandboxPool

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import boto3
+import pytest
 
 import botkiln.infra.ports as ports
 from botkiln.infra.artifacts_fs import FsArtifactStore
@@ -34,3 +35,24 @@ def test_artifact_errors_share_one_root() -> None:
 
     for error in (ports.ArtifactExists, ports.ArtifactMissing, ports.ArtifactCorrupt, ports.ArtifactStoreUnavailable):
         assert issubclass(error, ports.ArtifactError) and issubclass(error, BotkilnError)
+
+
+@pytest.mark.anyio
+async def test_the_runtime_adapters_implement_their_protocols() -> None:
+    import httpx
+    from redis.asyncio import Redis
+
+    from botkiln.infra.chat_queue import RedisChatQueue
+    from botkiln.infra.chat_state import RedisChatState
+    from botkiln.infra.telegram_api import BotApiClient
+
+    redis = Redis.from_url("redis://127.0.0.1:1/0")
+    async with httpx.AsyncClient() as http:
+        queue: ports.ChatQueue = RedisChatQueue(redis)
+        states: ports.StateStore = RedisChatState(redis)
+        api: ports.BotApi = BotApiClient(http, "1:x", base_url="http://127.0.0.1:1")
+        assert [type(a).__name__ for a in (queue, states, api)] == ["RedisChatQueue", "RedisChatState", "BotApiClient"]
+    await redis.aclose()
+    for protocol in (ports.ChatQueue, ports.StateStore, ports.BotApi, ports.AnalyticsSink):
+        members = [n for n in vars(protocol) if not n.startswith("_")]
+        assert len(members) <= 6, (protocol, members)
