@@ -198,7 +198,7 @@ def build_app(
     ``broker`` defaults to ``build_broker(settings)`` made (and closed) by the
     lifespan; a caller that passes one owns it. ``redis_prefix`` prefixes the
     session and sign-in keys and (without its colon) the chat queue's and the
-    ingress's (tests use their own). ``ingress_options`` defaults to production's.
+    ingress's (tests use their own). ``ingress_options`` defaults to the settings' limits.
 
     Raises:
         SettingsError: BOTKILN_DATABASE_URL or BOTKILN_SECRET_KEY is missing.
@@ -233,7 +233,12 @@ def build_app(
         queue_prefix = redis_prefix.rstrip(":") or PREFIX
         queue = RedisChatQueue(redis, prefix=queue_prefix)
         ready = ChatReady(redis, the_broker, prefix=queue_prefix)
-        ingress = Ingress(pool, box, redis, queue, prefix=queue_prefix, options=ingress_options, on_ready=ready.notify)
+        limits = ingress_options or IngressOptions(
+            max_body_bytes=settings.ingress_max_body,
+            rate_limit=settings.ingress_rate,
+            max_queue_depth=settings.ingress_max_depth,
+        )
+        ingress = Ingress(pool, box, redis, queue, prefix=queue_prefix, options=limits, on_ready=ready.notify)
         try:
             yield {"services": services, "ingress": ingress}
         finally:

@@ -64,6 +64,12 @@ class OutboundRates:
     group_per_min: float = 20.0
     group_burst: int = 5
 
+    @classmethod
+    def from_pairs(cls, pairs: Sequence[tuple[str, float]]) -> OutboundRates:
+        """Rates from ``(field, value)`` pairs (``Settings.outbound_rates``); bursts are whole tokens."""
+        values: dict[str, Any] = {name: int(v) if name.endswith("_burst") else float(v) for name, v in pairs}
+        return cls(**values)
+
     def __post_init__(self) -> None:
         for name in ("bot_per_s", "bot_burst", "chat_per_s", "chat_burst", "group_per_min", "group_burst"):
             if getattr(self, name) <= 0:

@@ -23,6 +23,9 @@ Every variable, its default and meaning:
 | ``BOTKILN_OUTBOUND_RATES`` | Telegram's | outbound buckets, e.g. ``bot_per_s=30,chat_per_s=1`` (a) |
 | ``BOTKILN_EXECUTOR_LEASE_MS`` | ``15000`` | an executor's chat lease: a dead one's update is re-delivered after it |
 | ``BOTKILN_APICALL_PRIVATE_OK`` | ``false`` | let apiCalls reach loopback and private addresses (embedded, tests) |
+| ``BOTKILN_INGRESS_RATE`` | ``1000`` | webhook requests per bot per second before 429 (docs/ingress.md) |
+| ``BOTKILN_INGRESS_MAX_BODY`` | ``1048576`` | largest webhook body in bytes (413 above) |
+| ``BOTKILN_INGRESS_MAX_DEPTH`` | ``100000`` | updates queued per bot before the ingress answers 429 |
 
 (a) fields of ``infra.outbound.OutboundRates``; only for a local Bot API server or a
 stand-in with other limits than Telegram's.
@@ -179,6 +182,9 @@ class Settings:
     outbound_rates: tuple[tuple[str, float], ...] = ()
     executor_lease_ms: int = 15_000
     apicall_private_ok: bool = False
+    ingress_rate: int = 1000
+    ingress_max_body: int = 1 << 20
+    ingress_max_depth: int = 100_000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -219,6 +225,9 @@ class Settings:
             outbound_rates=_rates(env),
             executor_lease_ms=_int(env, "BOTKILN_EXECUTOR_LEASE_MS", cls.executor_lease_ms, minimum=100),
             apicall_private_ok=_bool(env, "BOTKILN_APICALL_PRIVATE_OK", cls.apicall_private_ok),
+            ingress_rate=_int(env, "BOTKILN_INGRESS_RATE", cls.ingress_rate, minimum=1),
+            ingress_max_body=_int(env, "BOTKILN_INGRESS_MAX_BODY", cls.ingress_max_body, minimum=1024),
+            ingress_max_depth=_int(env, "BOTKILN_INGRESS_MAX_DEPTH", cls.ingress_max_depth, minimum=1),
         )
 
     @property

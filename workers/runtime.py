@@ -146,7 +146,7 @@ def build_executor(rt: Runtime, http: httpx.AsyncClient, analytics: RowPublisher
     settings, prefix = rt.settings, rt.options.redis_prefix
     install_log_redaction()
     base_url = settings.telegram_api_url
-    rates = OutboundRates(**{name: value for name, value in settings.outbound_rates})  # type: ignore[arg-type]
+    rates = OutboundRates.from_pairs(settings.outbound_rates)
     sender = OutboundSender(
         rt.redis,
         OutboundLimiter(rt.redis, prefix=prefix, rates=rates),

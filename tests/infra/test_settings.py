@@ -50,8 +50,32 @@ def test_artifacts_urls_parse(value: str, expected: ArtifactsUrl) -> None:
         ({"BOTKILN_DATABASE_URL": "mysql://x"}, "^BOTKILN_DATABASE_URL must be a postgresql:// DSN$"),
         ({"BOTKILN_S3_ENDPOINT_URL": "localhost:9000"}, "^BOTKILN_S3_ENDPOINT_URL is malformed"),
         ({"BOTKILN_SECRET_KEY": "!!"}, "^BOTKILN_SECRET_KEY key 1 is not valid base64$"),
+        ({"BOTKILN_OUTBOUND_RATES": "bot_per_s=fast"}, "^BOTKILN_OUTBOUND_RATES: 'bot_per_s=fast' is not NAME=NUMBER"),
+        ({"BOTKILN_OUTBOUND_RATES": "chat=1"}, "NAME one of bot_per_s, bot_burst, chat_per_s"),
+        ({"BOTKILN_OUTBOUND_RATES": "bot_per_s=0"}, "is not NAME=NUMBER > 0"),
     ],
 )
 def test_a_malformed_value_fails_naming_the_variable(env: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         Settings.from_env(env)
+
+
+def test_runtime_variables_are_read_and_feed_the_outbound_rates() -> None:
+    from botkiln.infra.outbound import OutboundRates
+
+    settings = Settings.from_env(
+        {
+            "BOTKILN_OUTBOUND_RATES": "bot_per_s=100, chat_per_s=5,group_per_min=60",
+            "BOTKILN_EXECUTOR_LEASE_MS": "2500",
+            "BOTKILN_APICALL_PRIVATE_OK": "true",
+            "BOTKILN_INGRESS_RATE": "50",
+            "BOTKILN_INGRESS_MAX_BODY": "4096",
+            "BOTKILN_INGRESS_MAX_DEPTH": "10",
+        }
+    )
+    rates = OutboundRates.from_pairs(settings.outbound_rates)
+    assert (rates.bot_per_s, rates.chat_per_s, rates.group_per_min, rates.bot_burst) == (100, 5, 60, 10)
+    assert settings.executor_lease_ms == 2500 and settings.apicall_private_ok
+    assert (settings.ingress_rate, settings.ingress_max_body, settings.ingress_max_depth) == (50, 4096, 10)
+    defaults = Settings.from_env({})
+    assert defaults.outbound_rates == () and not defaults.apicall_private_ok and defaults.executor_lease_ms == 15_000
