@@ -25,6 +25,7 @@ _COMMAND_MODULES = (
     "botkiln.infra.cli_db",
     "botkiln.infra.cli_serve",
     "botkiln.infra.cli_worker",
+    "botkiln.infra.cli_analytics",
     "botkiln.infra.cli_dlq",
 )
 
