@@ -4,6 +4,8 @@
   ``python -m botkiln.workers [--threads N]`` runs ``serve``: build the broker from the
   environment, boot a ``dramatiq.Worker`` on the control queue, stop gracefully on
   SIGTERM or SIGINT (running attempts finish; the rest stays queued in Redis).
+- with a ClickHouse server as ``BOTKILN_ANALYTICS_URL`` (not ``chdb://``), ``serve`` also
+  runs an analytics drainer thread (docs/analytics.md);
 - ``dramatiq botkiln.workers.process:install_broker --processes P --threads T``
   runs Dramatiq's own multi-process supervisor on the same broker.
 
@@ -77,6 +79,13 @@ def serve(
     except BaseException:
         broker.close()
         raise
+    drainer = None
+    if settings.secret_key is not None and not settings.analytics_url.startswith("chdb://"):
+        # A ClickHouse server takes inserts from any process: each worker drains analytics rows too.
+        # A chdb directory belongs to one process (``botkiln up`` or ``botkiln analytics drain``).
+        from botkiln.infra.analytics_relay import start_drainer_thread
+
+        drainer = start_drainer_thread(settings, stop, prefix=(options or WorkerOptions()).redis_prefix)
     _log.info("botkiln worker: %d thread(s) on queues %s, %s", threads, CONTROL_QUEUE, RUNTIME_QUEUE)
     try:
         stop.wait()
@@ -84,3 +93,5 @@ def serve(
         _log.info("botkiln worker: stopping (running attempts finish first)")
         worker.stop()
         broker.close()
+        if drainer is not None:
+            drainer.join(timeout=30)
