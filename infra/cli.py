@@ -23,6 +23,7 @@ _COMMAND_MODULES = (
     "botkiln.infra.cli_js",
     "botkiln.infra.cli_build",
     "botkiln.infra.cli_db",
+    "botkiln.infra.cli_up",
     "botkiln.infra.cli_serve",
     "botkiln.infra.cli_worker",
     "botkiln.infra.cli_analytics",
