@@ -59,13 +59,17 @@ from starlette.types import ASGIApp
 from botkiln.infra.crypto import new_webhook_secret
 from botkiln.infra.db import Pool, bots, create_pool, projects, revisions, specs, tasks, users
 from botkiln.infra.embedded import EmbeddedServices
+from botkiln.infra.http_api import HttpApi
 from botkiln.infra.redis_keys import PREFIX, ChatQueueKeys
 from botkiln.infra.settings import Settings
 from botkiln.infra.telegram_api import BotApiClient
 from botkiln.infra.telegram_standin import BotApiStandIn, CallRecord, StandInBot
 from botkiln.infra.telegram_standin_updates import DEFAULT_CHAT, Update, user_callback, user_command, user_message
+from botkiln.interpreter.api_fixture import FixtureApi
 from botkiln.interpreter.canonical import spec_hash
 from botkiln.interpreter.errors import BotkilnError
+from botkiln.interpreter.host import ApiPerformer
+from botkiln.workers.active import ActiveBot
 
 __all__ = [
     "ADMIN_EMAIL", "EXAMPLES_DIR", "USER_ROUTE", "EmbeddedPlatform", "PlatformError", "Stopped", "example_spec",
@@ -166,6 +170,7 @@ class EmbeddedPlatform:
         self.bot_id = f"{self.example.replace('_', '-')}-bot"
         self.spec["meta"]["botId"] = self.bot_id
         self.services = EmbeddedServices(self.state_dir)
+        self._fixture_apis: dict[str, FixtureApi] = {}
         self.standin = BotApiStandIn()
         self.admin_password: str | None = None
         """The admin's password when this start created (or reset) it, else None (it is in admin.txt)."""
@@ -218,12 +223,27 @@ class EmbeddedPlatform:
         self._redis = redis.Redis.from_url(settings.redis_url)
         self._stops.append(self._redis.close)
         self._start_drainer(settings)
-        broker = build_broker(settings, options=WorkerOptions())
+        broker = build_broker(settings, options=WorkerOptions(api_performer=self._api_for))
         self._stops.append(broker.close)
         worker = start_worker(broker, threads=self.threads)
         self._stops.append(lambda: worker.stop(timeout=15_000))
         self._started(api_server, build_app(settings, broker=broker), ws_max_size=WS_MAX_MESSAGE_BYTES)
         asyncio.run(self._provision(broker))
+
+    def _api_for(self, bot: ActiveBot) -> ApiPerformer:
+        """The example's apiCalls answered from ``examples/fixtures/<example>.api.json`` (its hosts are made up)."""
+        fixture_path = EXAMPLES_DIR / "fixtures" / f"{self.example}.api.json"
+        if bot.bot_id == self.bot_id and fixture_path.is_file():
+            cached = self._fixture_apis.get(bot.rev_hash)
+            if cached is None:
+                fixture = json.loads(fixture_path.read_text("utf-8"))
+                cached = self._fixture_apis[bot.rev_hash] = FixtureApi.for_spec(fixture, bot.spec)
+            return cached
+        security = bot.security
+        return HttpApi(
+            allowed_domains=security.get("allowedDomains", []),
+            insecure_ok=bool(security.get("allowInsecureHttp", False)),
+        )
 
     def _serve(self, port: int, what: str) -> _Served:
         server = _Served(port, what)

@@ -40,7 +40,7 @@ from botkiln.infra.http_api import HttpApi
 from botkiln.infra.outbound import OutboundSender, SendReport
 from botkiln.infra.ports import Claim, Effects
 from botkiln.infra.redis_keys import RuntimeKeys
-from botkiln.interpreter.host import UpdateResult, handle_update
+from botkiln.interpreter.host import ApiPerformer, UpdateResult, handle_update
 from botkiln.interpreter.quickjs import PooledEngine, SandboxPool
 from botkiln.interpreter.types import State
 from botkiln.workers.active import ActiveBot, ActiveBots, Inactive
@@ -51,6 +51,10 @@ Outcome = Literal["done", "dead_lettered", "lost"]
 
 MAX_REASON = 500
 """Characters of a dead letter's reason."""
+
+
+ApiFactory = Callable[[ActiveBot], ApiPerformer]
+"""Who performs a bot's apiCalls: real HTTP by default; the embedded platform answers examples from fixtures."""
 
 
 class RowPublisher(Protocol):
@@ -109,6 +113,7 @@ class Executor:
         analytics: RowPublisher | None = None,
         prefix: str,
         options: ExecutorOptions | None = None,
+        api: ApiFactory | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._redis = redis
@@ -122,6 +127,7 @@ class Executor:
         self._analytics = analytics
         self._keys = RuntimeKeys(prefix)
         self.options = options or ExecutorOptions()
+        self._api = api or self._http_api
         self._clock = clock
 
     async def drain(self) -> Drained:
@@ -201,15 +207,18 @@ class Executor:
 
     def _run(self, bot: ActiveBot, claim: Claim, state: State | None, now_ms: int) -> UpdateResult:
         update: Any = json.loads(claim.payload)
+        engine = PooledEngine(self._sandboxes, bot.rev_hash, bot.source)
+        return handle_update(
+            engine, bot.spec, update, state, now=now_ms, api=self._api(bot), bot_username=bot.username,
+            revision=bot.rev_hash,
+        )  # fmt: skip
+
+    def _http_api(self, bot: ActiveBot) -> ApiPerformer:
         security = bot.security
-        api = HttpApi(
+        return HttpApi(
             allowed_domains=security.get("allowedDomains", []),
             insecure_ok=bool(security.get("allowInsecureHttp", False)),
             private_ok=self.options.private_api_ok,
-        )
-        engine = PooledEngine(self._sandboxes, bot.rev_hash, bot.source)
-        return handle_update(
-            engine, bot.spec, update, state, now=now_ms, api=api, bot_username=bot.username, revision=bot.rev_hash
         )
 
     async def _dead_letter(self, claim: Claim, ref: UpdateRef | None, reason: str) -> Handled:

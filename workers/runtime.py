@@ -36,7 +36,7 @@ from botkiln.infra.settings import Settings, SettingsError
 from botkiln.infra.telegram_api import BotApiClient, install_log_redaction
 from botkiln.interpreter.quickjs import SandboxPool
 from botkiln.workers.active import ActiveBots
-from botkiln.workers.executor import Executor, ExecutorOptions, RowPublisher
+from botkiln.workers.executor import ApiFactory, Executor, ExecutorOptions, RowPublisher
 
 _log = logging.getLogger(__name__)
 
@@ -69,6 +69,8 @@ class WorkerOptions:
     """How long a node trusts its cached active revision of a bot without re-reading it."""
     pump_interval_s: float = 1.0
     """Period of the runtime pump (lost wake-ups, expired leases); 0 turns it off in this process."""
+    api_performer: ApiFactory | None = field(default=None, compare=False)
+    """Who performs bots' apiCalls (default: real HTTP behind the allow-list)."""
 
 
 def build_artifact_store(settings: Settings) -> ArtifactStore:
@@ -169,6 +171,7 @@ def build_executor(rt: Runtime, http: httpx.AsyncClient, analytics: RowPublisher
         analytics=analytics,
         prefix=prefix,
         options=ExecutorOptions(lease_ms=settings.executor_lease_ms, private_api_ok=settings.apicall_private_ok),
+        api=rt.options.api_performer,
     )
 
 

@@ -185,3 +185,24 @@ def test_a_restart_on_the_same_state_reuses_the_bot_and_its_chats_and_buttons_st
         # And the HTTP user route answers the same way
         reply = httpx.post(f"{second.standin_url}/_user/quiz_bot/say", json={"text": "/help", "chat_id": 8}).json()
         assert reply == {"ok": True, "replies": [HELP]}
+
+
+def test_the_example_bots_api_calls_are_answered_from_its_fixture(tmp_path: Path) -> None:
+    from botkiln.infra.http_api import HttpApi
+    from botkiln.infra.platform import EmbeddedPlatform
+    from botkiln.workers.active import ActiveBot
+
+    platform = EmbeddedPlatform(tmp_path / "state", example="lead_capture")
+    spec = platform.spec
+    example = ActiveBot(platform.bot_id, "a" * 64, spec, "", "1:x")
+    api = platform._api_for(example)
+    request = {
+        "method": "POST", "url": "https://crm.example.com/api/v1/leads", "headers": {}, "body": {},
+        "timeoutMs": 1000, "retries": 0, "backoffMs": 0, "maxResponseBytes": 65536,
+    }  # fmt: skip
+    first = api.perform(request)  # type: ignore[arg-type]
+    assert first["ok"] and first["body"]["id"] == "PP-2026-0142"
+    assert platform._api_for(example) is api  # one scripted sequence per revision, across updates
+    assert api.perform(request)["status"] == 503  # type: ignore[arg-type]
+    other = ActiveBot("someone-else", "b" * 64, spec, "", "2:y")
+    assert isinstance(platform._api_for(other), HttpApi)
