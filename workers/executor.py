@@ -201,7 +201,7 @@ class Executor:
             return Handled("lost", report, "lease lost before ack")
         await self.states.forget(claim.bot_id, claim.update_id)
         # Latency from the webhook (the enqueue time, Redis clock) to the end of sending.
-        latency_ms = max(0.0, self._clock() * 1000 - claim.enqueued_ms)
+        latency_ms = max(0.0, time.time() * 1000 - claim.enqueued_ms)
         await self._publish(self._send_rows(ref, report, latency_ms))
         return Handled("done", report)
 

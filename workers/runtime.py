@@ -17,6 +17,7 @@ import asyncio
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -143,8 +144,17 @@ async def open_runtime(settings: Settings, options: WorkerOptions | None = None)
     return runtime
 
 
-def build_executor(rt: Runtime, http: httpx.AsyncClient, analytics: RowPublisher | None = None) -> Executor:
-    """The runtime plane's executor over the runtime's clients (``Settings`` give limits and keys)."""
+def build_executor(
+    rt: Runtime,
+    http: httpx.AsyncClient,
+    analytics: RowPublisher | None = None,
+    *,
+    clock: Callable[[], float] = time.time,
+) -> Executor:
+    """The runtime plane's executor over the runtime's clients (``Settings`` give limits and keys).
+
+    ``clock`` gives the steps' ``now`` (seconds); tests replay scripted conversations with their own.
+    """
     settings, prefix = rt.settings, rt.options.redis_prefix
     install_log_redaction()
     base_url = settings.telegram_api_url
@@ -172,6 +182,7 @@ def build_executor(rt: Runtime, http: httpx.AsyncClient, analytics: RowPublisher
         prefix=prefix,
         options=ExecutorOptions(lease_ms=settings.executor_lease_ms, private_api_ok=settings.apicall_private_ok),
         api=rt.options.api_performer,
+        clock=clock,
     )
 
 
