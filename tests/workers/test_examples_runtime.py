@@ -26,6 +26,7 @@ from botkiln.infra.telegram_standin import BotApiStandIn
 from botkiln.infra.telegram_standin_updates import chat
 from botkiln.interpreter.api_fixture import FixtureApi
 from botkiln.interpreter.conversation import Conversation
+from botkiln.interpreter.engine import Interpreter
 from botkiln.workers import WorkerOptions
 from botkiln.workers.active import ActiveBot
 from botkiln.workers.runtime import build_executor, open_runtime
@@ -66,7 +67,7 @@ async def test_the_golden_conversation_is_what_telegram_receives(
     spec["meta"]["botId"] = bot_id
     await activate(pool, store, bot_id, spec)
     api = FixtureApi.for_spec(fixture, spec)
-    talk = Conversation(lambda data: data, spec, api)  # only its expansion of events and its clock are used
+    talk = Conversation(Interpreter(spec).step, spec, api)  # only its expansion of events and its clock are used
 
     def performer(active: ActiveBot) -> FixtureApi:
         return api
