@@ -1,0 +1,590 @@
+/**
+ * Every GraphQL operation the console sends. Types come from `npm run codegen`
+ * (GraphQL Code Generator, client preset) into src/gql/, checked against graphql/schema.graphql.
+ */
+import { graphql } from "../gql";
+
+export const ViewerQuery = graphql(`
+  query Viewer {
+    viewer {
+      id
+      email
+      displayName
+    }
+  }
+`);
+
+export const SignUpMutation = graphql(`
+  mutation SignUp($email: String!, $password: String!, $displayName: String!) {
+    signUp(email: $email, password: $password, displayName: $displayName) {
+      __typename
+      ... on SignedIn {
+        viewer {
+          id
+          email
+          displayName
+        }
+      }
+      ... on Problem {
+        message
+      }
+      ... on InvalidInput {
+        field
+      }
+    }
+  }
+`);
+
+export const SignInMutation = graphql(`
+  mutation SignIn($email: String!, $password: String!) {
+    signIn(email: $email, password: $password) {
+      __typename
+      ... on SignedIn {
+        viewer {
+          id
+          email
+          displayName
+        }
+      }
+      ... on Problem {
+        message
+      }
+      ... on RateLimited {
+        retryAfterSeconds
+      }
+      ... on InvalidInput {
+        field
+      }
+    }
+  }
+`);
+
+export const SignOutMutation = graphql(`
+  mutation SignOut {
+    signOut {
+      ok
+    }
+  }
+`);
+
+export const ProjectsQuery = graphql(`
+  query Projects($after: String) {
+    projects(first: 100, after: $after) {
+      edges {
+        node {
+          id
+          name
+          createdAt
+          viewerRole
+        }
+      }
+      pageInfo {
+        hasNextPage
+        endCursor
+      }
+    }
+  }
+`);
+
+export const CreateProjectMutation = graphql(`
+  mutation CreateProject($name: String!) {
+    createProject(name: $name) {
+      __typename
+      ... on ProjectCreated {
+        project {
+          id
+          name
+        }
+      }
+      ... on Problem {
+        message
+      }
+    }
+  }
+`);
+
+export const ProjectQuery = graphql(`
+  query Project($projectId: ID!) {
+    project(projectId: $projectId) {
+      id
+      name
+      createdAt
+      viewerRole
+      members {
+        role
+        addedAt
+        user {
+          id
+          email
+          displayName
+        }
+      }
+    }
+  }
+`);
+
+
+export const InviteMemberMutation = graphql(`
+  mutation InviteMember($projectId: ID!, $email: String!, $role: Role!) {
+    inviteMember(projectId: $projectId, email: $email, role: $role) {
+      __typename
+      ... on MemberSet {
+        member {
+          role
+          user {
+            id
+          }
+        }
+      }
+      ... on Problem {
+        message
+      }
+    }
+  }
+`);
+
+export const SetMemberRoleMutation = graphql(`
+  mutation SetMemberRole($projectId: ID!, $userId: ID!, $role: Role!) {
+    setMemberRole(projectId: $projectId, userId: $userId, role: $role) {
+      __typename
+      ... on MemberSet {
+        member {
+          role
+          user {
+            id
+          }
+        }
+      }
+      ... on Problem {
+        message
+      }
+    }
+  }
+`);
+
+export const RemoveMemberMutation = graphql(`
+  mutation RemoveMember($projectId: ID!, $userId: ID!) {
+    removeMember(projectId: $projectId, userId: $userId) {
+      __typename
+      ... on MemberRemoved {
+        userId
+      }
+      ... on Problem {
+        message
+      }
+    }
+  }
+`);
+
+export const BotsQuery = graphql(`
+  query Bots($projectId: ID!, $after: String) {
+    bots(projectId: $projectId, first: 100, after: $after) {
+      edges {
+        node {
+          id
+          name
+          telegramUsername
+          activeRevHash
+          activeSince
+          latestSpecVersion
+          createdAt
+        }
+      }
+      pageInfo {
+        hasNextPage
+        endCursor
+      }
+    }
+  }
+`);
+
+export const CreateBotMutation = graphql(`
+  mutation CreateBot($projectId: ID!, $botId: String!, $name: String!, $token: String!) {
+    createBot(projectId: $projectId, botId: $botId, name: $name, token: $token) {
+      __typename
+      ... on BotCreated {
+        bot {
+          id
+          name
+        }
+      }
+      ... on Problem {
+        message
+      }
+      ... on InvalidInput {
+        field
+      }
+      ... on TelegramUnavailable {
+        retryAfterSeconds
+      }
+    }
+  }
+`);
+
+export const DeleteBotMutation = graphql(`
+  mutation DeleteBot($botId: ID!) {
+    deleteBot(botId: $botId) {
+      __typename
+      ... on BotDeleted {
+        botId
+        webhookRemoved
+      }
+      ... on Problem {
+        message
+      }
+    }
+  }
+`);
+
+export const BotQuery = graphql(`
+  query Bot($botId: ID!) {
+    bot(botId: $botId) {
+      id
+      projectId
+      name
+      telegramBotId
+      telegramUsername
+      activeRevHash
+      activeSince
+      createdAt
+      latestSpecVersion
+      activeRevision {
+        revHash
+        specVersion
+        specHash
+        createdAt
+        build
+      }
+    }
+  }
+`);
+
+export const BotProjectQuery = graphql(`
+  query BotProject($projectId: ID!) {
+    project(projectId: $projectId) {
+      id
+      name
+      viewerRole
+    }
+  }
+`);
+
+export const WebhookQuery = graphql(`
+  query Webhook($botId: ID!) {
+    bot(botId: $botId) {
+      id
+      webhook {
+        __typename
+        ... on WebhookState {
+          url
+          expectedUrl
+          registered
+          pendingUpdateCount
+          lastErrorMessage
+          lastErrorAt
+        }
+        ... on TelegramUnavailable {
+          message
+          retryAfterSeconds
+        }
+      }
+    }
+  }
+`);
+
+export const RevisionsQuery = graphql(`
+  query Revisions($botId: ID!, $after: String) {
+    revisions(botId: $botId, first: 50, after: $after) {
+      edges {
+        node {
+          botId
+          revHash
+          specVersion
+          specHash
+          artifactsUri
+          artifacts {
+            name
+            sha256
+            size
+          }
+          build
+          createdAt
+        }
+      }
+      pageInfo {
+        hasNextPage
+        endCursor
+      }
+    }
+  }
+`);
+
+export const DeploymentsQuery = graphql(`
+  query Deployments($botId: ID!, $after: String) {
+    deployments(botId: $botId, first: 50, after: $after) {
+      edges {
+        node {
+          id
+          revHash
+          previousRevHash
+          kind
+          status
+          why
+          failedStage
+          reason
+          stages {
+            stage
+            status
+            detail
+            at
+          }
+          taskId
+          createdAt
+          finishedAt
+        }
+      }
+      pageInfo {
+        hasNextPage
+        endCursor
+      }
+    }
+  }
+`);
+
+export const TasksQuery = graphql(`
+  query Tasks($botId: ID!, $after: String) {
+    tasks(botId: $botId, first: 50, after: $after) {
+      edges {
+        node {
+          id
+          kind
+          status
+          attempts
+          maxAttempts
+          result
+          error
+          createdAt
+          startedAt
+          finishedAt
+        }
+      }
+      pageInfo {
+        hasNextPage
+        endCursor
+      }
+    }
+  }
+`);
+
+export const TaskQuery = graphql(`
+  query Task($id: ID!) {
+    task(id: $id) {
+      id
+      kind
+      status
+      attempts
+      maxAttempts
+      result
+      error
+      createdAt
+      startedAt
+      finishedAt
+    }
+  }
+`);
+
+export const SpecVersionQuery = graphql(`
+  query SpecVersion($botId: ID!, $version: Int) {
+    specVersion(botId: $botId, version: $version) {
+      botId
+      version
+      specHash
+      message
+      authorId
+      createdAt
+      spec
+    }
+  }
+`);
+
+export const SpecVersionsQuery = graphql(`
+  query SpecVersions($botId: ID!, $after: String) {
+    specVersions(botId: $botId, first: 100, after: $after) {
+      edges {
+        node {
+          version
+          specHash
+          message
+          authorId
+          createdAt
+        }
+      }
+      pageInfo {
+        hasNextPage
+        endCursor
+      }
+    }
+  }
+`);
+
+export const SaveSpecMutation = graphql(`
+  mutation SaveSpec($botId: ID!, $spec: JSON!, $expectedVersion: Int!, $message: String!) {
+    saveSpecVersion(botId: $botId, spec: $spec, expectedVersion: $expectedVersion, message: $message) {
+      __typename
+      ... on SpecSaved {
+        created
+        specVersion {
+          botId
+          version
+          specHash
+          message
+          createdAt
+        }
+      }
+      ... on SpecInvalid {
+        message
+        errors {
+          pointer
+          code
+          message
+          hint
+        }
+      }
+      ... on VersionConflict {
+        message
+        expectedVersion
+        currentVersion
+      }
+      ... on InvalidInput {
+        message
+        field
+      }
+    }
+  }
+`);
+
+export const GenerateMutation = graphql(`
+  mutation Generate($botId: ID!, $idempotencyKey: String!, $specVersion: Int, $generator: Generator!) {
+    generate(botId: $botId, idempotencyKey: $idempotencyKey, specVersion: $specVersion, generator: $generator) {
+      ...StartTaskFields
+    }
+  }
+`);
+
+export const DeployMutation = graphql(`
+  mutation Deploy($botId: ID!, $revHash: String!, $idempotencyKey: String!, $force: Boolean!, $why: String!) {
+    deploy(botId: $botId, revHash: $revHash, idempotencyKey: $idempotencyKey, force: $force, why: $why) {
+      ...StartTaskFields
+    }
+  }
+`);
+
+export const RollbackMutation = graphql(`
+  mutation Rollback($botId: ID!, $idempotencyKey: String!, $toRevHash: String, $force: Boolean!, $why: String!) {
+    rollback(botId: $botId, idempotencyKey: $idempotencyKey, toRevHash: $toRevHash, force: $force, why: $why) {
+      ...StartTaskFields
+    }
+  }
+`);
+
+export const StartTaskFields = graphql(`
+  fragment StartTaskFields on StartTaskResult {
+    __typename
+    ... on TaskStarted {
+      task {
+        id
+        kind
+        status
+        createdAt
+      }
+    }
+    ... on IdempotencyKeyReused {
+      taskId
+    }
+    ... on Problem {
+      message
+    }
+  }
+`);
+
+export const ProgressSubscription = graphql(`
+  subscription Progress($botId: ID) {
+    progress(botId: $botId) {
+      __typename
+      botId
+      taskId
+      at
+      ... on GenerateStarted {
+        message
+      }
+      ... on GenerateProgress {
+        stage
+        message
+      }
+      ... on GenerateSucceeded {
+        revHash
+      }
+      ... on GenerateFailed {
+        reason
+      }
+      ... on DeployStarted {
+        startRevHash: revHash
+        deploymentId
+      }
+      ... on DeployProgress {
+        stage
+        message
+        deploymentId
+      }
+      ... on DeployFlipped {
+        revHash
+        deploymentId
+      }
+      ... on DeployFailed {
+        stage
+        reason
+        deploymentId
+      }
+      ... on RollbackFlipped {
+        revHash
+        deploymentId
+      }
+    }
+  }
+`);
+
+export const AnalyticsQuery = graphql(`
+  query Analytics($botId: ID!, $days: Int!) {
+    analytics(botId: $botId, days: $days) {
+      botId
+      since
+      until
+      daily {
+        day
+        updates
+        messagesSent
+        errors
+        errorRate
+        p50LatencyMs
+        p95LatencyMs
+      }
+      eventCounts {
+        type
+        count
+      }
+    }
+  }
+`);
+
+export const FunnelQuery = graphql(`
+  query Funnel($botId: ID!, $days: Int!, $flowId: String!) {
+    analytics(botId: $botId, days: $days) {
+      botId
+      funnel(flowId: $flowId) {
+        stage
+        step
+        chats
+      }
+    }
+  }
+`);
