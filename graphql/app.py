@@ -6,7 +6,8 @@ Routes:
 - ``WS /graphql``: subscriptions (and queries) over graphql-transport-ws only;
   a browser handshake from an origin other than the console's is refused;
 - ``GET /healthz``: 200 when PostgreSQL and Redis answer, else 503;
-- ``POST /wh/{botId}``: Telegram's webhook, see ``graphql/ingress.py`` and docs/ingress.md.
+- ``POST /wh/{botId}``: Telegram's webhook, see ``graphql/ingress.py`` and docs/ingress.md;
+- ``GET /`` and the rest: the web console from ``web/dist`` when it is built (``graphql/console_static.py``).
 
 Middleware, outermost first: a request id (``X-Request-Id`` on every response,
 in every error log line and masked error), CORS for ``BOTKILN_CONSOLE_ORIGIN``
@@ -18,8 +19,9 @@ context reads the session cookie, checks ``X-CSRF-Token``, and hands a visitor
 without a ``botkiln_csrf`` cookie a fresh one.
 
 Clients (asyncpg pool, Redis, the Dramatiq broker, the Bot API's HTTP client,
-the analytics store, which connects on first use) are created in the lifespan
-and closed after it; nothing exists at import time.
+the analytics store, which connects on first use, the artifact store and the
+simulator's sandbox pool) are created in the lifespan and closed after it;
+nothing exists at import time.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
+from botkiln.graphql.console_static import console_routes
 from botkiln.graphql.context import Context, Services
 from botkiln.graphql.ingress import Ingress, IngressOptions, webhook
 from botkiln.graphql.schema import build_schema
@@ -64,6 +67,7 @@ from botkiln.infra.chat_queue import RedisChatQueue
 from botkiln.infra.db.pool import create_pool
 from botkiln.infra.redis_keys import PREFIX
 from botkiln.infra.settings import Settings, SettingsError
+from botkiln.interpreter.quickjs import SandboxPool
 
 MAX_BODY_BYTES = 1 << 20
 """Largest request body (a 512 KiB spec as a JSON variable fits with room to spare)."""
@@ -71,6 +75,8 @@ WS_MAX_MESSAGE_BYTES = 1 << 20
 """Largest WebSocket message (uvicorn's ``ws_max_size``; see ``infra/cli_serve.py``)."""
 MAX_SUBSCRIPTIONS = 20
 """Subscriptions one WebSocket connection may hold."""
+SIMULATOR_SANDBOXES = 8
+"""Warm revisions the ``simulate`` mutation keeps in QuickJS (a miss re-parses bot.js)."""
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
@@ -212,9 +218,11 @@ def build_app(
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         from botkiln.workers.broker import build_broker
         from botkiln.workers.execute import ChatReady
+        from botkiln.workers.runtime import build_artifact_store
 
         own_broker = broker is None
         the_broker = build_broker(settings) if broker is None else broker
+        store = await asyncio.to_thread(build_artifact_store, settings)
         redis = Redis.from_url(settings.redis_url, socket_connect_timeout=5, health_check_interval=30)
         pool = await create_pool(database_url, min_size=1, max_size=10)
         http = httpx.AsyncClient(follow_redirects=False)
@@ -229,8 +237,10 @@ def build_app(
             cookies=CookiePolicy(secure=settings.cookie_secure),
             redis_prefix=redis_prefix,
             analytics=build_analytics(settings),
+            store=store,
+            sandboxes=SandboxPool(SIMULATOR_SANDBOXES, idle_ttl_s=300.0),
         )
-        queue_prefix = redis_prefix.rstrip(":") or PREFIX
+        queue_prefix = services.queue_prefix
         queue = RedisChatQueue(redis, prefix=queue_prefix)
         ready = ChatReady(redis, the_broker, prefix=queue_prefix)
         limits = ingress_options or IngressOptions(
@@ -242,6 +252,7 @@ def build_app(
         try:
             yield {"services": services, "ingress": ingress}
         finally:
+            services.sandboxes.clear()
             await asyncio.to_thread(services.analytics.close)
             await http.aclose()
             await pool.close()
@@ -277,4 +288,5 @@ def build_app(
         WebSocketRoute("/graphql", graphql_app),
         Route("/wh/{botId}", webhook, methods=["POST"]),
     ]
+    routes += console_routes(routes)
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)

@@ -1,5 +1,11 @@
 """Bots: ``bots``/``bot`` queries (with live webhook state); ``createBot`` and ``deleteBot``.
 
+``Bot.webhook`` (editor role) asks Telegram (``getWebhookInfo``) with the bot's
+token where its updates go. The URL is shown without user info, query or the
+token; ``registered`` says whether it is this platform's ``{BOTKILN_PUBLIC_URL}/wh/{botId}``.
+When Telegram refuses the token or does not answer, the field is a
+``TokenRejected`` or ``TelegramUnavailable`` with the reason.
+
 ``createBot`` checks the token with ``getMe``, then, in one database transaction,
 stores the bot (token and a fresh webhook secret encrypted, ``infra/db/bots.py``)
 and registers the webhook ``{BOTKILN_PUBLIC_URL}/wh/{botId}`` with that secret.
@@ -15,6 +21,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from typing import Annotated
+from urllib.parse import urlsplit, urlunsplit
 from uuid import UUID
 
 import strawberry
@@ -22,7 +29,7 @@ from strawberry.types import Info
 
 from botkiln.graphql.connections import Connection, offset_connection
 from botkiln.graphql.context import Context, Services
-from botkiln.graphql.permissions import CanOwnBot, CanOwnProject, CanViewBot, CanViewProject
+from botkiln.graphql.permissions import CanEditBot, CanOwnBot, CanOwnProject, CanViewBot, CanViewProject
 from botkiln.graphql.results import (
     InvalidInput,
     NotFound,
@@ -35,14 +42,21 @@ from botkiln.graphql.results import (
 from botkiln.graphql.revisions import Revision
 from botkiln.infra.crypto import new_webhook_secret
 from botkiln.infra.db import audit, bots, revisions, specs, transaction
-from botkiln.infra.telegram_api import TOKEN, BotApiError, BotApiRetryAfter, BotApiUnauthorized, BotApiUnreachable
+from botkiln.infra.telegram_api import (
+    TOKEN,
+    BotApiError,
+    BotApiRetryAfter,
+    BotApiUnauthorized,
+    BotApiUnreachable,
+    redact,
+)
 
 _BOT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
 @strawberry.type(description="The bot's webhook as Telegram reports it right now.")
 class WebhookState:
-    url: str
+    url: str = strawberry.field(description="Where Telegram delivers (no user info, query or token); empty: none.")
     expected_url: str
     registered: bool = strawberry.field(description="Telegram delivers to this deployment's ingress.")
     pending_update_count: int
@@ -50,12 +64,19 @@ class WebhookState:
     last_error_at: datetime | None
 
 
-WebhookStatus = Annotated[WebhookState | TelegramUnavailable, strawberry.union("WebhookStatus")]
+WebhookStatus = Annotated[WebhookState | TokenRejected | TelegramUnavailable, strawberry.union("WebhookStatus")]
 
 
 def webhook_url(services: Services, bot_id: str) -> str:
     """Where Telegram delivers the bot's updates."""
     return f"{services.settings.public_url}/wh/{bot_id}"
+
+
+def shown_url(url: str, token: str) -> str:
+    """``url`` without what may be a secret: user info, the query (``?…``), the fragment and the bot's token."""
+    parts = urlsplit(url.replace(token, "<redacted>"))
+    host = parts.netloc.rpartition("@")[2]
+    return redact(urlunsplit((parts.scheme, host, parts.path, "…" if parts.query else "", "")))
 
 
 @strawberry.type(description="A Telegram bot managed by Botkiln. Its token is never readable.")
@@ -83,6 +104,11 @@ class Bot:
             created_at=bot.created_at,
         )
 
+    @property
+    def bot_id(self) -> str:
+        """The bot's id, as the bot-scoped permissions read it from a parent object."""
+        return str(self.id)
+
     @strawberry.field(description="The revision serving traffic, if any.")
     async def active_revision(self, info: Info[Context, None]) -> Revision | None:
         if self.active_rev_hash is None:
@@ -94,19 +120,24 @@ class Bot:
     async def latest_spec_version(self, info: Info[Context, None]) -> int:
         return await specs.latest_version(info.context.services.db, str(self.id))
 
-    @strawberry.field(description="Asks Telegram (getWebhookInfo) where the bot's updates go.")
-    async def webhook(self, info: Info[Context, None]) -> WebhookStatus:
+    @strawberry.field(
+        permission_classes=[CanEditBot],
+        description="Asks Telegram (getWebhookInfo) where the bot's updates go (editor role).",
+    )
+    async def webhook(self, info: Info[Context, None]) -> WebhookStatus | None:
         services = info.context.services
         token = await bots.decrypt_token(services.db, services.box, str(self.id))
         if token is None:
-            return TelegramUnavailable(message="the bot has no token")
+            return TelegramUnavailable(message="the bot has no token (it was deleted)")
         try:
             state = await services.bot_api(token).get_webhook_info()
+        except BotApiUnauthorized:
+            return TokenRejected(message="Telegram no longer accepts the bot's token (revoked in @BotFather?)")
         except BotApiError as exc:
             return _telegram_problem(exc)
         expected = webhook_url(services, str(self.id))
         return WebhookState(
-            url=state.url,
+            url=shown_url(state.url, token),
             expected_url=expected,
             registered=state.url == expected,
             pending_update_count=state.pending_update_count,

@@ -2,7 +2,8 @@
 
 ``Services`` is built once, in the app's lifespan (``graphql/app.py``): the
 asyncpg pool, the Redis client, the Dramatiq broker, the token cipher, one
-shared ``httpx.AsyncClient`` for the Bot API and the analytics store.
+shared ``httpx.AsyncClient`` for the Bot API, the analytics store, the artifact
+store and a small warm ``SandboxPool`` for simulating stored revisions.
 ``Context`` is built per HTTP request or per WebSocket connection; resolvers
 receive it as ``Info[Context, None]``.
 
@@ -28,9 +29,11 @@ from botkiln.graphql.sessions import CookiePolicy, Session, SessionStore
 from botkiln.infra.crypto import SecretBox
 from botkiln.infra.db.pool import Pool
 from botkiln.infra.db.projects import Role, role_for_bot, role_of
-from botkiln.infra.ports import AnalyticsSink
+from botkiln.infra.ports import AnalyticsSink, ArtifactStore
+from botkiln.infra.redis_keys import PREFIX
 from botkiln.infra.settings import Settings
 from botkiln.infra.telegram_api import BotApiClient
+from botkiln.interpreter.quickjs import SandboxPool
 
 
 @dataclass(frozen=True)
@@ -47,10 +50,17 @@ class Services:
     cookies: CookiePolicy
     redis_prefix: str
     analytics: AnalyticsSink
+    store: ArtifactStore
+    sandboxes: SandboxPool
 
     def bot_api(self, token: str) -> BotApiClient:
         """A Bot API client for ``token`` on the shared HTTP client."""
         return BotApiClient(self.http, token, base_url=self.settings.telegram_api_url)
+
+    @property
+    def queue_prefix(self) -> str:
+        """Prefix of the runtime plane's keys (chat queues, outbound, dead letters): ``redis_prefix`` minus ":"."""
+        return self.redis_prefix.rstrip(":") or PREFIX
 
 
 @dataclass

@@ -29,12 +29,15 @@ from strawberry.types import ExecutionContext
 from botkiln.graphql.analytics import AnalyticsQuery
 from botkiln.graphql.auth import AuthMutation, AuthQuery
 from botkiln.graphql.bots import BotMutation, BotQuery
+from botkiln.graphql.console import ConsoleQuery
 from botkiln.graphql.context import Context
 from botkiln.graphql.deployments import DeploymentMutation, DeploymentQuery
+from botkiln.graphql.dlq import DeadLetterMutation, DeadLetterQuery, InboundDeadLetter, OutboundDeadLetter
 from botkiln.graphql.permissions import TransportGuard
 from botkiln.graphql.progress import EVENT_TYPES, Subscription
 from botkiln.graphql.projects import ProjectMutation, ProjectQuery
 from botkiln.graphql.revisions import RevisionQuery
+from botkiln.graphql.simulate import SimulateMutation
 from botkiln.graphql.specs import SpecMutation, SpecQuery
 
 MAX_DEPTH = 10
@@ -45,12 +48,24 @@ _log = logging.getLogger("botkiln.graphql")
 
 
 @strawberry.type
-class Query(AuthQuery, ProjectQuery, BotQuery, SpecQuery, RevisionQuery, DeploymentQuery, AnalyticsQuery):
+class Query(
+    AuthQuery,
+    ProjectQuery,
+    BotQuery,
+    SpecQuery,
+    RevisionQuery,
+    DeploymentQuery,
+    AnalyticsQuery,
+    ConsoleQuery,
+    DeadLetterQuery,
+):
     pass
 
 
 @strawberry.type
-class Mutation(AuthMutation, ProjectMutation, BotMutation, SpecMutation, DeploymentMutation):
+class Mutation(
+    AuthMutation, ProjectMutation, BotMutation, SpecMutation, DeploymentMutation, SimulateMutation, DeadLetterMutation
+):
     pass
 
 
@@ -107,9 +122,8 @@ def build_schema() -> Schema:
         partial(MaxTokensLimiter, max_token_count=MAX_TOKENS),
         MaskUnexpectedErrors,
     ]
-    return Schema(
-        query=Query, mutation=Mutation, subscription=Subscription, types=list(EVENT_TYPES), extensions=extensions
-    )
+    types = [*EVENT_TYPES, InboundDeadLetter, OutboundDeadLetter]
+    return Schema(query=Query, mutation=Mutation, subscription=Subscription, types=types, extensions=extensions)
 
 
 def sdl() -> str:

@@ -10,6 +10,9 @@
 
 INDEX is the entry's position in ``list``, oldest first, from 0. No command prints a token.
 
+The operations themselves (``choose``, ``dlq_sender``, ``replay_dead_actions``, ``drop_dead_actions``)
+are public: the GraphQL API (``graphql/dlq.py``) calls the same functions.
+
 Exit codes: 0 done; 1 a failure: Redis or PostgreSQL unreachable, a stored token that does not
 decrypt, a replayed action that failed again (it stays listed); 2 unusable input: a malformed bot
 id, no entry at INDEX, a bot with no token in the database, a missing or malformed setting, bad
@@ -22,10 +25,10 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import asyncpg
 import httpx
@@ -37,15 +40,103 @@ from botkiln.infra.crypto import DecryptionFailed
 from botkiln.infra.db import DatabaseUnavailable, connect
 from botkiln.infra.db.bots import decrypt_token
 from botkiln.infra.db.pool import redact_dsn
-from botkiln.infra.outbound import BotApiCaller, DeadAction, OutboundLimiter, OutboundSender, SendReport
+from botkiln.infra.outbound import (
+    ActionResult,
+    BotApiCaller,
+    DeadAction,
+    OutboundLimiter,
+    OutboundSender,
+    RetryPolicy,
+)
 from botkiln.infra.ports import BOT_ID
 from botkiln.infra.redis_keys import PREFIX, ChatQueueKeys, OutboundKeys
 from botkiln.infra.settings import Settings, SettingsError
 from botkiln.infra.telegram_api import BotApiClient, redact
 
 Which = int | Literal["all"]
+"""An entry's index (its position, oldest first, from 0) or every entry."""
+
+T = TypeVar("T")
 
 _REDIS_TIMEOUT_S = 5.0
+
+
+# --- the operations, shared with the GraphQL API ---------------------------------------------------------------------
+
+
+class _NoCalls:
+    """The Bot API of a sender that only reads or drops dead letters: never called."""
+
+    async def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
+        raise AssertionError(f"dead letters: {method} called outside replay")
+
+
+def choose(entries: Sequence[T], which: Which) -> list[tuple[int, T]]:
+    """``(index, entry)`` of entry ``which``, or of every entry.
+
+    Raises:
+        IndexError: there is no entry ``which``.
+    """
+    if which == "all":
+        return list(enumerate(entries))
+    if not 0 <= which < len(entries):
+        raise IndexError(which)
+    return [(which, entries[which])]
+
+
+def dlq_sender(
+    redis: Redis,
+    prefix: str,
+    api: Callable[[str], BotApiCaller] = lambda token: _NoCalls(),
+    *,
+    retry: RetryPolicy | None = None,
+) -> OutboundSender:
+    """An ``OutboundSender`` for reading, replaying and dropping ``dlq:out`` under ``prefix``."""
+    return OutboundSender(redis, OutboundLimiter(redis, prefix=prefix), api, prefix=prefix, retry=retry)
+
+
+@dataclass(frozen=True)
+class ReplayedAction:
+    """One outbound dead letter sent again: its index when chosen, the entry, and what became of it."""
+
+    index: int
+    entry: DeadAction | None
+    """None if the entry changed between listing and replaying (then ``index`` is a best guess)."""
+    result: ActionResult
+    chat_id: int
+    dedup_key: str
+
+
+async def replay_dead_actions(sender: OutboundSender, bot_id: str, token: str, which: Which) -> list[ReplayedAction]:
+    """Send entry ``which`` (or all) of ``dlq:out:<botId>`` again (``OutboundSender.replay``), oldest first.
+
+    Raises:
+        IndexError: there is no entry ``which`` (or it went away meanwhile).
+    """
+    chosen = choose(await sender.dead_letters(bot_id), which)
+    if not chosen:
+        return []
+    reports = await sender.replay(bot_id, token, which)
+    known = {(d.chat_id, d.dedup_key, d.index): (i, d) for i, d in chosen}
+    first = 0 if which == "all" else which
+    done = []
+    for offset, report in enumerate(reports):
+        [result] = report.results
+        index, entry = known.get((report.chat_id, report.dedup_key, result.index), (first + offset, None))
+        done.append(ReplayedAction(index, entry, result, report.chat_id, report.dedup_key))
+    return done
+
+
+async def drop_dead_actions(redis: Redis, prefix: str, bot_id: str, chosen: Sequence[DeadAction]) -> int:
+    """Remove ``chosen`` entries of ``dlq:out:<botId>`` by their exact value; how many this call removed."""
+    key = OutboundKeys(prefix).dlq_out(bot_id)
+    dropped = 0
+    for dead in chosen:
+        dropped += int(await redis.lrem(key, 1, dead.raw))
+    return dropped
+
+
+# --- the CLI ---------------------------------------------------------------------------------------------------------
 
 
 class _Stop(Exception):
@@ -65,15 +156,7 @@ class _Context:
     queue: RedisChatQueue
 
     def sender(self, api: Callable[[str], BotApiCaller] = lambda token: _NoCalls()) -> OutboundSender:
-        limiter = OutboundLimiter(self.redis, prefix=self.prefix)
-        return OutboundSender(self.redis, limiter, api, prefix=self.prefix)
-
-
-class _NoCalls:
-    """The Bot API of commands that only read or drop dead letters: never called."""
-
-    async def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
-        raise AssertionError(f"botkiln dlq called {method} outside replay")
+        return dlq_sender(self.redis, self.prefix, api)
 
 
 Command = Callable[[_Context, argparse.Namespace], Awaitable[int]]
@@ -92,12 +175,11 @@ def _count(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
 
 
-def _pick(entries: list[Any], which: Which, name: str) -> list[tuple[int, Any]]:
-    if which == "all":
-        return list(enumerate(entries))
-    if not 0 <= which < len(entries):
-        raise _Stop(2, f"{name} has no entry {which} (it holds {_count(len(entries), 'entry', 'entries')})")
-    return [(which, entries[which])]
+def _pick(entries: Sequence[T], which: Which, name: str) -> list[tuple[int, T]]:
+    try:
+        return choose(entries, which)
+    except IndexError:
+        raise _Stop(2, f"{name} has no entry {which} (it holds {_count(len(entries), 'entry', 'entries')})") from None
 
 
 # --- list and show --------------------------------------------------------------------------------------------------
@@ -224,23 +306,21 @@ async def _replay_out(ctx: _Context, which: Which, name: str) -> int:
     async with httpx.AsyncClient() as http:
         sender = ctx.sender(lambda t: BotApiClient(http, t, base_url=base_url))
         try:
-            reports = await sender.replay(ctx.bot_id, token, which)
+            replayed = await replay_dead_actions(sender, ctx.bot_id, token, which)
         except IndexError:
             raise _Stop(2, f"{name} has no entry {which} any more (dropped or replayed meanwhile)") from None
-    methods = {(d.chat_id, d.dedup_key, d.index): d.action["method"] for _, d in chosen}
-    first = 0 if which == "all" else which
     kept = 0
-    for offset, report in enumerate(reports):
-        print(_report_line(first + offset, report, methods))
-        kept += not report.delivered
-    print(f"delivered {len(reports) - kept} of {len(reports)}; {kept} kept in {name}")
+    for done in replayed:
+        print(_report_line(done))
+        kept += done.result.status not in ("sent", "duplicate")
+    print(f"delivered {len(replayed) - kept} of {len(replayed)}; {kept} kept in {name}")
     return 1 if kept else 0
 
 
-def _report_line(index: int, report: SendReport, methods: dict[tuple[int, str, int], str]) -> str:
-    [r] = report.results
-    method = methods.get((report.chat_id, report.dedup_key, r.index), "action")
-    what = f"out #{index}: chat {report.chat_id} {method} (update {report.dedup_key}, action {r.index})"
+def _report_line(done: ReplayedAction) -> str:
+    r = done.result
+    method = "action" if done.entry is None else done.entry.action["method"]
+    what = f"out #{done.index}: chat {done.chat_id} {method} (update {done.dedup_key}, action {r.index})"
     if r.status == "sent":
         return f"{what}: sent ({_count(r.attempts, 'attempt', 'attempts')}), removed from the DLQ"
     if r.status == "duplicate":
@@ -285,10 +365,7 @@ async def _drop(ctx: _Context, args: argparse.Namespace) -> int:
         described = [f"in #{i}: chat {d.chat_id} update {d.update_id}" for i, d in letters]
     else:
         actions = _pick(await ctx.sender().dead_letters(ctx.bot_id), which, name)
-        key = OutboundKeys(ctx.prefix).dlq_out(ctx.bot_id)
-        dropped = 0
-        for _, d in actions:
-            dropped += int(await ctx.redis.lrem(key, 1, d.raw))
+        dropped = await drop_dead_actions(ctx.redis, ctx.prefix, ctx.bot_id, [d for _, d in actions])
         described = [f"out #{i}: chat {d.chat_id} {d.action['method']}" for i, d in actions]
     if which != "all":
         print(f"{described[0]}: {'dropped' if dropped else 'no longer in the DLQ (replayed or dropped meanwhile)'}")

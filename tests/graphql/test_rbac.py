@@ -1,4 +1,4 @@
-"""Every role against every mutation (docs/api.md#roles), over real HTTP.
+"""Every role against every mutation and the role-bound queries (docs/api.md#roles), over real HTTP.
 
 Roles: anonymous (no session), outsider (signed in, not a member), viewer,
 editor, owner. An allowed call returns its success type; a refused one returns
@@ -229,6 +229,44 @@ MUTATIONS: dict[str, tuple[str, Case, str]] = {
         ),
         "TaskStarted",
     ),
+    "simulate": (
+        "viewer",
+        _call(
+            'mutation($b: ID!, $s: JSON!) { simulate(botId: $b, input: {spec: $s, event: {text: "/start"}})'
+            " { __typename } }",
+            lambda t: {"b": t.bot_id, "s": t.spec},
+        ),
+        "Simulated",
+    ),
+    "replayDeadLetters": (
+        "editor",
+        _call(
+            "mutation($b: ID!) { replayDeadLetters(botId: $b, queue: INBOUND) { __typename } }",
+            lambda t: {"b": t.bot_id},
+        ),
+        "DeadLettersReplayed",
+    ),
+    "dropDeadLetters": (
+        "editor",
+        _call(
+            "mutation($b: ID!) { dropDeadLetters(botId: $b, queue: OUTBOUND) { __typename } }",
+            lambda t: {"b": t.bot_id},
+        ),
+        "DeadLettersDropped",
+    ),
+}
+
+# query -> (least role needed, the call); an allowed call answers without errors
+QUERIES: dict[str, tuple[str, Case]] = {
+    "validateSpec": (
+        "signed-in",
+        _call("query($s: JSON!) { validateSpec(spec: $s) { code } }", lambda t: {"s": t.spec}),
+    ),
+    "examples": ("signed-in", _call("{ examples { name } }")),
+    "deadLetters": (
+        "editor",
+        _call("query($b: ID!) { deadLetters(botId: $b, queue: INBOUND) { index } }", lambda t: {"b": t.bot_id}),
+    ),
 }
 
 
@@ -252,6 +290,31 @@ def test_role_against_mutation(team: Team, role: str, mutation: str) -> None:
         assert reply.data is None
         assert reply.codes == ["UNAUTHENTICATED" if role == "anonymous" and needed == "signed-in" else "FORBIDDEN"]
         assert team.snapshot() == before
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("query", list(QUERIES))
+def test_role_against_query(team: Team, role: str, query: str) -> None:
+    needed, prepare = QUERIES[query]
+    reply = prepare(team)(team.apis[role])
+    if allowed(role, needed):
+        assert reply.errors is None, reply.errors
+        assert isinstance(reply.data[query], list)
+    else:
+        assert reply.data is None
+        assert reply.codes == ["UNAUTHENTICATED" if role == "anonymous" and needed == "signed-in" else "FORBIDDEN"]
+
+
+def test_the_webhook_state_needs_the_editor_role(team: Team) -> None:
+    query = "query($b: ID!) { bot(botId: $b) { id webhook { __typename } } }"
+    for role in ROLES:
+        reply = team.apis[role].run(query, {"b": team.bot_id})
+        if role in ("anonymous", "outsider"):
+            assert reply.data == {"bot": None} and reply.codes == ["FORBIDDEN"]
+        elif role == "viewer":
+            assert reply.data == {"bot": {"id": team.bot_id, "webhook": None}} and reply.codes == ["FORBIDDEN"]
+        else:
+            assert reply.ok() == {"bot": {"id": team.bot_id, "webhook": {"__typename": "WebhookState"}}}
 
 
 def test_reads_need_the_viewer_role(team: Team) -> None:
