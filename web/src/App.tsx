@@ -1,3 +1,4 @@
+import { lazy, Suspense, type ReactNode } from "react";
 import { BrowserRouter, Route, Routes } from "react-router";
 import { AuthProvider } from "./lib/auth";
 import { NotFoundPage, RequireAuth, Shell } from "./components/Layout";
@@ -7,6 +8,14 @@ import { ProjectPage } from "./pages/ProjectPage";
 import { BotLayout } from "./pages/BotLayout";
 import { BotOverview } from "./pages/BotOverview";
 import { ComingSoon } from "./pages/Placeholders";
+import { Loading } from "./components/ui";
+
+// The editor (CodeMirror, its JSON Schema support, React Flow, dagre) and the charts are the
+// heavy parts: their pages load on first visit, not with the shell.
+const SpecPage = lazy(() => import("./pages/SpecPage").then((m) => ({ default: m.SpecPage })));
+const VersionsPage = lazy(() => import("./pages/VersionsPage").then((m) => ({ default: m.VersionsPage })));
+
+const page = (element: ReactNode) => <Suspense fallback={<Loading />}>{element}</Suspense>;
 
 export function App() {
   return (
@@ -21,8 +30,8 @@ export function App() {
               <Route path="projects/:projectId" element={<ProjectPage />} />
               <Route path="bots/:botId" element={<BotLayout />}>
                 <Route index element={<BotOverview />} />
-                <Route path="spec" element={<ComingSoon title="Spec editor" operations={["saveSpecVersion"]} />} />
-                <Route path="versions" element={<ComingSoon title="Versions" operations={["specVersions"]} />} />
+                <Route path="spec" element={page(<SpecPage />)} />
+                <Route path="versions" element={page(<VersionsPage />)} />
                 <Route path="deploy" element={<ComingSoon title="Generate & deploy" operations={["generate"]} />} />
                 <Route path="analytics" element={<ComingSoon title="Analytics" operations={["analytics"]} />} />
                 {/* Chat simulator and dead letters: built when `simulate` and `deadLetters` land in the schema. */}

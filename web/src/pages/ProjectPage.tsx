@@ -118,7 +118,7 @@ function CreateBot({ projectId }: { projectId: string }) {
           Bot id <span className="muted">(lowercase letters, digits, _ and -; never reused)</span>
           <input
             required
-            pattern="[a-z0-9][a-z0-9_\\-]{0,63}"
+            pattern="[a-z0-9][a-z0-9_\-]{0,63}"
             maxLength={64}
             value={botId}
             onChange={(e) => setBotId(e.target.value.toLowerCase())}

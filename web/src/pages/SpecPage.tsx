@@ -1,0 +1,247 @@
+/**
+ * The spec editor: the latest spec version (or another one as a starting point), edited with
+ * schema completion and errors, the flow graph beside it, saved with `expectedVersion`.
+ */
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { Link, useSearchParams } from "react-router";
+import { useClient, useMutation } from "urql";
+import { parse as parseJsonc, type ParseError } from "jsonc-parser";
+import { SaveSpecMutation, SpecVersionQuery } from "../api/operations";
+import { SpecEditor, type ServerProblem, type SpecEditorHandle } from "../components/SpecEditor";
+import { FlowGraph } from "../components/FlowGraph";
+import { DiffView } from "../components/DiffView";
+import { ErrorBox, Loading, Notice } from "../components/ui";
+import { formatSpec, starterSpec } from "../lib/specFormat";
+import { nodeForPointer, specToGraph, type SpecGraph } from "../lib/specGraph";
+import { pointerAt } from "../lib/pointer";
+import { can } from "../lib/roles";
+import { useBot } from "./BotLayout";
+
+interface Loaded {
+  text: string;
+  /** the version an edit is based on (expectedVersion); 0 before the first save */
+  baseVersion: number;
+  /** the version whose text was loaded (differs from baseVersion when editing from an older one) */
+  fromVersion: number;
+}
+
+function useDebounced<T>(value: T, ms: number): T {
+  const [v, setV] = useState(value);
+  useEffect(() => {
+    const t = setTimeout(() => setV(value), ms);
+    return () => clearTimeout(t);
+  }, [value, ms]);
+  return v;
+}
+
+export function SpecPage() {
+  const { bot, role, refetchBot } = useBot();
+  const client = useClient();
+  const [params, setParams] = useSearchParams();
+  const from = params.get("from");
+  const [loaded, setLoaded] = useState<Loaded | null>(null);
+  const [loadError, setLoadError] = useState<string | null>(null);
+
+  const load = useCallback(
+    async (fromVersion: number | null) => {
+      setLoadError(null);
+      const latest = await client.query(SpecVersionQuery, { botId: bot.id, version: null }, { requestPolicy: "network-only" }).toPromise();
+      if (latest.error) return setLoadError(latest.error.message);
+      const latestVersion = latest.data?.specVersion?.version ?? 0;
+      let spec = latest.data?.specVersion?.spec;
+      let shown = latestVersion;
+      if (fromVersion !== null && fromVersion !== latestVersion) {
+        const old = await client.query(SpecVersionQuery, { botId: bot.id, version: fromVersion }, { requestPolicy: "network-only" }).toPromise();
+        if (old.data?.specVersion) {
+          spec = old.data.specVersion.spec;
+          shown = fromVersion;
+        }
+      }
+      const text = spec === undefined ? formatSpec(starterSpec(bot.id, bot.name)) : formatSpec(spec);
+      setLoaded({ text, baseVersion: latestVersion, fromVersion: shown });
+    },
+    [client, bot.id, bot.name],
+  );
+
+  useEffect(() => {
+    void load(from === null ? null : Number(from));
+  }, [load, from]);
+
+  if (loadError) return <Notice kind="error">{loadError}</Notice>;
+  if (!loaded) return <Loading what="Loading the spec" />;
+  return (
+    <Editor
+      key={`${loaded.baseVersion}:${loaded.fromVersion}:${loaded.text.length}`}
+      loaded={loaded}
+      botId={bot.id}
+      readOnly={!can(role, "saveSpec")}
+      reload={(v) => {
+        if (from !== null) setParams({});
+        void load(v ?? null);
+      }}
+      onSaved={refetchBot}
+    />
+  );
+}
+
+function Editor({ loaded, botId, readOnly, reload, onSaved }: { loaded: Loaded; botId: string; readOnly: boolean; reload(v?: number): void; onSaved(): void }) {
+  const editor = useRef<SpecEditorHandle>(null);
+  const [text, setText] = useState(loaded.text);
+  const [savedText, setSavedText] = useState(loaded.fromVersion === loaded.baseVersion ? loaded.text : "");
+  const [base, setBase] = useState(loaded.baseVersion);
+  const [problems, setProblems] = useState<ServerProblem[]>([]);
+  const [notice, setNotice] = useState<{ kind: "ok" | "error" | "warn" | "info"; text: string } | null>(
+    loaded.fromVersion !== loaded.baseVersion ? { kind: "info", text: `Editing from v${loaded.fromVersion}; saving makes a new version on top of v${loaded.baseVersion}.` } : null,
+  );
+  const [conflict, setConflict] = useState<{ current: number; theirs: string | null } | null>(null);
+  const [showConflictDiff, setShowConflictDiff] = useState(false);
+  const [message, setMessage] = useState("");
+  const [cursor, setCursor] = useState(0);
+  const [result, save] = useMutation(SaveSpecMutation);
+  const client = useClient();
+  const dirty = text !== savedText;
+
+  // the graph follows the text, debounced; while the JSON is broken it keeps the last good one
+  const debounced = useDebounced(text, 400);
+  const lastGraph = useRef<SpecGraph>({ groups: [], nodes: [], edges: [] });
+  const parsed = useMemo(() => {
+    const errors: ParseError[] = [];
+    const value: unknown = parseJsonc(debounced, errors, { allowTrailingComma: false, disallowComments: true });
+    if (errors.length === 0) lastGraph.current = specToGraph(value);
+    return { graph: lastGraph.current, broken: errors.length > 0 };
+  }, [debounced]);
+  const debouncedCursor = useDebounced(cursor, 150);
+  const selected = useMemo(() => nodeForPointer(parsed.graph, pointerAt(debounced, Math.min(debouncedCursor, debounced.length))), [parsed, debounced, debouncedCursor]);
+
+  useEffect(() => {
+    if (!dirty) return;
+    const warn = (e: BeforeUnloadEvent) => e.preventDefault();
+    window.addEventListener("beforeunload", warn);
+    return () => window.removeEventListener("beforeunload", warn);
+  }, [dirty]);
+
+  const doSave = useCallback(
+    async (expectedVersion: number) => {
+      if (readOnly) return;
+      const current = editor.current?.getText() ?? text;
+      let spec: unknown;
+      try {
+        spec = JSON.parse(current);
+      } catch (e) {
+        setNotice({ kind: "error", text: `Not valid JSON: ${(e as Error).message}` });
+        return;
+      }
+      setNotice(null);
+      const r = await save({ botId, spec, expectedVersion, message: message.trim() });
+      const res = r.data?.saveSpecVersion;
+      if (!res) return;
+      switch (res.__typename) {
+        case "SpecSaved":
+          setBase(res.specVersion.version);
+          setSavedText(current);
+          setProblems([]);
+          setConflict(null);
+          setMessage("");
+          setNotice({ kind: "ok", text: res.created ? `Saved as v${res.specVersion.version}.` : `No change: identical to v${res.specVersion.version}.` });
+          onSaved();
+          break;
+        case "SpecInvalid":
+          setProblems(res.errors);
+          setNotice({ kind: "error", text: `Not saved: ${res.errors.length} problem${res.errors.length === 1 ? "" : "s"} (marked in the editor).` });
+          break;
+        case "VersionConflict": {
+          const theirs = await client.query(SpecVersionQuery, { botId, version: res.currentVersion }, { requestPolicy: "network-only" }).toPromise();
+          const spec2 = theirs.data?.specVersion?.spec;
+          setConflict({ current: res.currentVersion, theirs: spec2 === undefined ? null : formatSpec(spec2) });
+          setShowConflictDiff(false);
+          break;
+        }
+        case "InvalidInput":
+          setNotice({ kind: "error", text: `${res.field}: ${res.message}` });
+          break;
+      }
+    },
+    [botId, client, message, onSaved, readOnly, save, text],
+  );
+
+  const goTo = (pointer: string) => editor.current?.goTo(pointer);
+  /** From the graph: the line naming the step or route (its id, command or data), else the object. */
+  const goToNode = (pointer: string) => editor.current?.goTo(...["id", "command", "data", "prefix"].map((k) => `${pointer}/${k}`), pointer);
+
+  return (
+    <>
+      <div className="toolbar">
+        <span className="muted small">
+          {base ? `Based on v${base}` : "No saved version yet"}
+          {dirty ? " · unsaved changes" : ""}
+          {readOnly ? " · read only (editors and owners can save)" : ""}
+        </span>
+        <span className="grow" />
+        <Link to="../versions" className="small">
+          Versions & diff
+        </Link>
+        {!readOnly && (
+          <>
+            <input aria-label="What changed" placeholder="What changed (optional)" value={message} maxLength={500} onChange={(e) => setMessage(e.target.value)} />
+            <button onClick={() => void doSave(base)} disabled={result.fetching || !dirty} title="Save (Ctrl/⌘-S)">
+              {result.fetching ? "Saving…" : "Save"}
+            </button>
+          </>
+        )}
+      </div>
+      {notice && <Notice kind={notice.kind}>{notice.text}</Notice>}
+      <ErrorBox error={result.error} />
+      {conflict && (
+        <div className="notice warn" role="alert">
+          Someone saved v{conflict.current} after v{base}, which your edit started from. Your text is still here.
+          <div className="row" style={{ marginTop: "0.4rem" }}>
+            <button className="secondary" onClick={() => reload()}>
+              Reload v{conflict.current} (discard my edits)
+            </button>
+            {conflict.theirs !== null && (
+              <button className="secondary" onClick={() => setShowConflictDiff((s) => !s)}>
+                {showConflictDiff ? "Hide" : "Show"} differences
+              </button>
+            )}
+            <button className="secondary" onClick={() => void doSave(conflict.current)}>
+              Save mine on top of v{conflict.current}
+            </button>
+          </div>
+          {showConflictDiff && conflict.theirs !== null && (
+            <div style={{ marginTop: "0.5rem", color: "var(--fg)" }}>
+              <DiffView oldText={conflict.theirs} newText={text} oldLabel={`v${conflict.current}`} newLabel="your edit" />
+            </div>
+          )}
+        </div>
+      )}
+      {problems.length > 0 && (
+        <ul className="problems" aria-label="Problems">
+          {problems.map((p, i) => (
+            <li key={i}>
+              <button className="link" onClick={() => goTo(p.pointer)}>
+                <code>{p.pointer || "/"}</code>
+              </button>{" "}
+              <span className="muted small">{p.code}</span> {p.message}
+              {p.hint && <div className="muted small">Hint: {p.hint}</div>}
+            </li>
+          ))}
+        </ul>
+      )}
+      <div className="editor-layout">
+        <div className="editor-pane">
+          <SpecEditor ref={editor} initialText={loaded.text} readOnly={readOnly} problems={problems} onChange={setText} onCursor={setCursor} onSave={() => void doSave(base)} />
+        </div>
+        <div className="graph-pane">
+          <div className="graph-host">
+            <FlowGraph graph={parsed.graph} selected={selected} onSelect={goToNode} />
+          </div>
+          <p className="muted small">
+            {parsed.broken ? "The JSON does not parse: the graph shows the last version that did. " : ""}
+            Click a step to jump to it. Edges: solid next · dashed else · <span style={{ color: "var(--warn)" }}>invalid</span> ·{" "}
+            <span style={{ color: "var(--err)" }}>error</span> · <span style={{ color: "var(--accent)" }}>entry points</span>
+          </p>
+        </div>
+      </div>
+    </>
+  );
+}
