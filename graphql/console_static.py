@@ -3,9 +3,10 @@
 ``console_routes(api_routes)`` is one catch-all route after the API's own: ``GET /`` and
 the files of ``web/dist``, and ``index.html`` for any other path without a file extension
 (the console's client-side routes, such as ``/bots/faq-bot/spec``). It is empty when
-``web/dist/index.html`` does not exist, so the API (and its tests) never depend on a built
-console. Paths under the API's routes (``/graphql``, ``/healthz``, ``/wh/…``) are never
-matched: a ``GET /graphql`` stays a 405 from the API, not the console's page.
+``web/dist`` does not exist, so the API (and its tests) never depend on a built console
+(the directory, not its ``index.html``, decides: a rebuild empties it for a moment).
+Paths under the API's routes (``/graphql``, ``/healthz``, ``/wh/…``) are never matched:
+a ``GET /graphql`` stays a 405 from the API, not the console's page.
 
 Same origin: the console talks to ``/graphql`` on the host that served it, so the session
 and ``botkiln_csrf`` cookies apply and no CORS is involved; the WebSocket's ``Origin`` is
@@ -76,7 +77,7 @@ def console_routes(api_routes: Sequence[BaseRoute], directory: Path | None = Non
     """
     if directory is None:
         directory = Path(os.environ.get("BOTKILN_CONSOLE_DIR") or CONSOLE_DIR)
-    if not (directory / "index.html").is_file():
+    if not directory.is_dir():
         return []
     reserved = frozenset(s for s in map(_first_segment, api_routes) if s)
     return [_ConsoleMount(ConsoleFiles(directory=directory, html=True), reserved)]

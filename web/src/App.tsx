@@ -8,6 +8,7 @@ import { ProjectPage } from "./pages/ProjectPage";
 import { BotLayout } from "./pages/BotLayout";
 import { BotOverview } from "./pages/BotOverview";
 import { ComingSoon } from "./pages/Placeholders";
+import { DeployPage } from "./pages/DeployPage";
 import { Loading } from "./components/ui";
 
 // The editor (CodeMirror, its JSON Schema support, React Flow, dagre) and the charts are the
@@ -32,7 +33,7 @@ export function App() {
                 <Route index element={<BotOverview />} />
                 <Route path="spec" element={page(<SpecPage />)} />
                 <Route path="versions" element={page(<VersionsPage />)} />
-                <Route path="deploy" element={<ComingSoon title="Generate & deploy" operations={["generate"]} />} />
+                <Route path="deploy" element={<DeployPage />} />
                 <Route path="analytics" element={<ComingSoon title="Analytics" operations={["analytics"]} />} />
                 {/* Chat simulator and dead letters: built when `simulate` and `deadLetters` land in the schema. */}
                 <Route path="simulator" element={<ComingSoon title="Chat simulator" operations={["simulate"]} />} />

@@ -287,6 +287,9 @@ export const WebhookQuery = graphql(`
           message
           retryAfterSeconds
         }
+        ... on TokenRejected {
+          message
+        }
       }
     }
   }
@@ -585,6 +588,30 @@ export const FunnelQuery = graphql(`
         step
         chats
       }
+    }
+  }
+`);
+
+export const ValidateSpecQuery = graphql(`
+  query ValidateSpec($spec: JSON!) {
+    validateSpec(spec: $spec) {
+      pointer
+      code
+      message
+      hint
+    }
+  }
+`);
+
+export const ExamplesQuery = graphql(`
+  query Examples {
+    examples {
+      name
+      title
+      description
+      locales
+      spec
+      apiFixture
     }
   }
 `);

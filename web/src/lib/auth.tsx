@@ -24,6 +24,8 @@ interface AuthState {
   signedIn(viewer: Viewer): void;
   signOut(): Promise<void>;
   client: Client;
+  /** the WebSocket client (subscriptions): its connection state is shown next to live panels */
+  ws: Clients["ws"];
 }
 
 const AuthContext = createContext<AuthState | null>(null);
@@ -74,7 +76,7 @@ export function AuthProvider({ children, clients: given }: { children: ReactNode
   }, [clients, factory]);
 
   const value = useMemo<AuthState>(
-    () => ({ viewer, loading, error, signedIn, signOut, client: clients.urql }),
+    () => ({ viewer, loading, error, signedIn, signOut, client: clients.urql, ws: clients.ws }),
     [viewer, loading, error, signedIn, signOut, clients],
   );
   return (

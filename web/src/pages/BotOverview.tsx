@@ -40,7 +40,18 @@ export function BotOverview() {
             </Empty>
           )}
         </div>
-        <Webhook botId={bot.id} />
+        <Can
+          role={role}
+          action="saveSpec"
+          otherwise={
+            <div className="chart">
+              <h3>Webhook</h3>
+              <p className="muted small">Telegram's view of the webhook is shown to editors and owners.</p>
+            </div>
+          }
+        >
+          <Webhook botId={bot.id} />
+        </Can>
       </div>
       <Revisions botId={bot.id} activeRevHash={bot.activeRevHash ?? null} />
       <Deployments botId={bot.id} />
@@ -66,7 +77,7 @@ function Webhook({ botId }: { botId: string }) {
       <ErrorBox error={error} />
       {!w ? (
         fetching ? <Loading what="Asking Telegram" /> : null
-      ) : w.__typename === "TelegramUnavailable" ? (
+      ) : w.__typename !== "WebhookState" ? (
         <Notice kind="warn">{w.message}</Notice>
       ) : (
         <dl className="facts">
