@@ -15,6 +15,7 @@ import { Loading } from "./components/ui";
 // heavy parts: their pages load on first visit, not with the shell.
 const SpecPage = lazy(() => import("./pages/SpecPage").then((m) => ({ default: m.SpecPage })));
 const VersionsPage = lazy(() => import("./pages/VersionsPage").then((m) => ({ default: m.VersionsPage })));
+const AnalyticsPage = lazy(() => import("./pages/AnalyticsPage").then((m) => ({ default: m.AnalyticsPage })));
 
 const page = (element: ReactNode) => <Suspense fallback={<Loading />}>{element}</Suspense>;
 
@@ -34,7 +35,7 @@ export function App() {
                 <Route path="spec" element={page(<SpecPage />)} />
                 <Route path="versions" element={page(<VersionsPage />)} />
                 <Route path="deploy" element={<DeployPage />} />
-                <Route path="analytics" element={<ComingSoon title="Analytics" operations={["analytics"]} />} />
+                <Route path="analytics" element={page(<AnalyticsPage />)} />
                 {/* Chat simulator and dead letters: built when `simulate` and `deadLetters` land in the schema. */}
                 <Route path="simulator" element={<ComingSoon title="Chat simulator" operations={["simulate"]} />} />
                 <Route path="dead-letters" element={<ComingSoon title="Dead letters" operations={["deadLetters", "replayDeadLetters", "dropDeadLetters"]} />} />
