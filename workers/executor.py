@@ -156,6 +156,7 @@ class Executor:
             if keeper.done() and not keeper.cancelled() and keeper.result():
                 _log.warning("executor: lost the lease of %s:%s mid-update", claim.bot_id, claim.chat_id)
                 return Handled("lost", reason="lease lost")
+            work.cancel()  # we are being cancelled (shutdown): the lease runs out and the update is re-delivered
             raise
         finally:
             keeper.cancel()
