@@ -7,7 +7,6 @@ import { ProjectsPage } from "./pages/ProjectsPage";
 import { ProjectPage } from "./pages/ProjectPage";
 import { BotLayout } from "./pages/BotLayout";
 import { BotOverview } from "./pages/BotOverview";
-import { ComingSoon } from "./pages/Placeholders";
 import { DeployPage } from "./pages/DeployPage";
 import { Loading } from "./components/ui";
 
@@ -16,6 +15,8 @@ import { Loading } from "./components/ui";
 const SpecPage = lazy(() => import("./pages/SpecPage").then((m) => ({ default: m.SpecPage })));
 const VersionsPage = lazy(() => import("./pages/VersionsPage").then((m) => ({ default: m.VersionsPage })));
 const AnalyticsPage = lazy(() => import("./pages/AnalyticsPage").then((m) => ({ default: m.AnalyticsPage })));
+const SimulatorPage = lazy(() => import("./pages/SimulatorPage").then((m) => ({ default: m.SimulatorPage })));
+const DeadLettersPage = lazy(() => import("./pages/DeadLettersPage").then((m) => ({ default: m.DeadLettersPage })));
 
 const page = (element: ReactNode) => <Suspense fallback={<Loading />}>{element}</Suspense>;
 
@@ -36,9 +37,8 @@ export function App() {
                 <Route path="versions" element={page(<VersionsPage />)} />
                 <Route path="deploy" element={<DeployPage />} />
                 <Route path="analytics" element={page(<AnalyticsPage />)} />
-                {/* Chat simulator and dead letters: built when `simulate` and `deadLetters` land in the schema. */}
-                <Route path="simulator" element={<ComingSoon title="Chat simulator" operations={["simulate"]} />} />
-                <Route path="dead-letters" element={<ComingSoon title="Dead letters" operations={["deadLetters", "replayDeadLetters", "dropDeadLetters"]} />} />
+                <Route path="simulator" element={page(<SimulatorPage />)} />
+                <Route path="dead-letters" element={page(<DeadLettersPage />)} />
               </Route>
             </Route>
             <Route path="*" element={<NotFoundPage />} />

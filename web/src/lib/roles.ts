@@ -19,7 +19,7 @@ export const NEEDS = {
   createBot: "OWNER",
   deleteBot: "OWNER",
   manageMembers: "OWNER",
-  replayDeadLetters: "OWNER",
+  deadLetters: "EDITOR",
   simulate: "VIEWER",
 } as const satisfies Record<string, Role>;
 

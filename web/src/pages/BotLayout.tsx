@@ -4,7 +4,7 @@ import { useQuery } from "urql";
 import { BotProjectQuery, BotQuery } from "../api/operations";
 import type { BotQuery as BotQueryResult } from "../gql/graphql";
 import { ErrorBox, Loading, Notice } from "../components/ui";
-import { roleLabel, type Role } from "../lib/roles";
+import { can, roleLabel, type Action, type Role } from "../lib/roles";
 
 export type BotInfo = NonNullable<BotQueryResult["bot"]>;
 
@@ -18,14 +18,14 @@ export function useBot(): BotContext {
   return useOutletContext<BotContext>();
 }
 
-const TABS: { to: string; label: string; end?: boolean; soon?: boolean }[] = [
+const TABS: { to: string; label: string; end?: boolean; soon?: boolean; need?: Action }[] = [
   { to: "", label: "Overview", end: true },
   { to: "spec", label: "Spec" },
   { to: "versions", label: "Versions" },
   { to: "deploy", label: "Generate & deploy" },
   { to: "analytics", label: "Analytics" },
   { to: "simulator", label: "Simulator" },
-  { to: "dead-letters", label: "Dead letters" },
+  { to: "dead-letters", label: "Dead letters", need: "deadLetters" },
 ];
 
 export function BotLayout() {
@@ -59,7 +59,7 @@ export function BotLayout() {
         {p && <span className="badge">{roleLabel(role)}</span>}
       </h1>
       <nav className="tabs">
-        {TABS.map((t) => (
+        {TABS.filter((t) => !t.need || can(role, t.need)).map((t) => (
           <NavLink key={t.to} to={t.to} end={t.end ?? false}>
             {t.label}
             {t.soon && <span className="soon muted"> soon</span>}
