@@ -4,16 +4,16 @@
  */
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { Link, useSearchParams } from "react-router";
-import { useClient, useMutation } from "urql";
+import { useClient, useMutation, useQuery } from "urql";
 import { parse as parseJsonc, type ParseError } from "jsonc-parser";
-import { SaveSpecMutation, SpecVersionQuery } from "../api/operations";
+import { ExamplesQuery, SaveSpecMutation, SpecVersionQuery, ValidateSpecQuery } from "../api/operations";
 import { SpecEditor, type ServerProblem, type SpecEditorHandle } from "../components/SpecEditor";
 import { FlowGraph } from "../components/FlowGraph";
 import { DiffView } from "../components/DiffView";
 import { ErrorBox, Loading, Notice } from "../components/ui";
 import { formatSpec, starterSpec } from "../lib/specFormat";
 import { nodeForPointer, specToGraph, type SpecGraph } from "../lib/specGraph";
-import { pointerAt } from "../lib/pointer";
+import { pointerAt, pointerRange } from "../lib/pointer";
 import { can } from "../lib/roles";
 import { useBot } from "./BotLayout";
 
@@ -89,7 +89,9 @@ function Editor({ loaded, botId, readOnly, reload, onSaved }: { loaded: Loaded; 
   const [text, setText] = useState(loaded.text);
   const [savedText, setSavedText] = useState(loaded.fromVersion === loaded.baseVersion ? loaded.text : "");
   const [base, setBase] = useState(loaded.baseVersion);
-  const [problems, setProblems] = useState<ServerProblem[]>([]);
+  // problems from the last save (kept until the text they point at changes) and from live validation
+  const [saveProblems, setSaveProblems] = useState<{ problem: ServerProblem; snapshot: string | null }[]>([]);
+  const [liveProblems, setLiveProblems] = useState<ServerProblem[]>([]);
   const [notice, setNotice] = useState<{ kind: "ok" | "error" | "warn" | "info"; text: string } | null>(
     loaded.fromVersion !== loaded.baseVersion ? { kind: "info", text: `Editing from v${loaded.fromVersion}; saving makes a new version on top of v${loaded.baseVersion}.` } : null,
   );
@@ -111,6 +113,44 @@ function Editor({ loaded, botId, readOnly, reload, onSaved }: { loaded: Loaded; 
     return { graph: lastGraph.current, broken: errors.length > 0 };
   }, [debounced]);
   const debouncedCursor = useDebounced(cursor, 150);
+
+  // live validation: the server's validateSpec on the debounced text, when it parses
+  const validated = useDebounced(text, 700);
+  useEffect(() => {
+    let spec: unknown;
+    try {
+      spec = JSON.parse(validated);
+    } catch {
+      return; // the JSON linter reports syntax errors
+    }
+    let current = true;
+    void client
+      .query(ValidateSpecQuery, { spec }, { requestPolicy: "network-only" })
+      .toPromise()
+      .then((r) => {
+        if (current && r.data) setLiveProblems(r.data.validateSpec);
+      });
+    return () => {
+      current = false;
+    };
+  }, [validated, client]);
+
+  const problems = useMemo(() => {
+    const seen = new Set<string>();
+    const out: ServerProblem[] = [];
+    const kept = saveProblems.filter(({ problem, snapshot }) => {
+      const r = pointerRange(validated, problem.pointer);
+      return snapshot === null || (r !== null && validated.slice(r.from, r.to) === snapshot);
+    });
+    for (const p of [...kept.map((k) => k.problem), ...liveProblems]) {
+      const key = `${p.pointer}|${p.code}|${p.message}`;
+      if (!seen.has(key)) {
+        seen.add(key);
+        out.push(p);
+      }
+    }
+    return out.sort((a, b) => (a.pointer < b.pointer ? -1 : a.pointer > b.pointer ? 1 : 0));
+  }, [saveProblems, liveProblems, validated]);
   const selected = useMemo(() => nodeForPointer(parsed.graph, pointerAt(debounced, Math.min(debouncedCursor, debounced.length))), [parsed, debounced, debouncedCursor]);
 
   useEffect(() => {
@@ -139,14 +179,20 @@ function Editor({ loaded, botId, readOnly, reload, onSaved }: { loaded: Loaded; 
         case "SpecSaved":
           setBase(res.specVersion.version);
           setSavedText(current);
-          setProblems([]);
+          setSaveProblems([]);
+          setLiveProblems([]);
           setConflict(null);
           setMessage("");
           setNotice({ kind: "ok", text: res.created ? `Saved as v${res.specVersion.version}.` : `No change: identical to v${res.specVersion.version}.` });
           onSaved();
           break;
         case "SpecInvalid":
-          setProblems(res.errors);
+          setSaveProblems(
+            res.errors.map((problem) => {
+              const r = pointerRange(current, problem.pointer);
+              return { problem, snapshot: r && r.exact ? current.slice(r.from, r.to) : null };
+            }),
+          );
           setNotice({ kind: "error", text: `Not saved: ${res.errors.length} problem${res.errors.length === 1 ? "" : "s"} (marked in the editor).` });
           break;
         case "VersionConflict": {
@@ -182,6 +228,7 @@ function Editor({ loaded, botId, readOnly, reload, onSaved }: { loaded: Loaded; 
         </Link>
         {!readOnly && (
           <>
+            <ExamplePicker botId={botId} onPick={(t) => editor.current?.setText(t)} />
             <input aria-label="What changed" placeholder="What changed (optional)" value={message} maxLength={500} onChange={(e) => setMessage(e.target.value)} />
             <button onClick={() => void doSave(base)} disabled={result.fetching || !dirty} title="Save (Ctrl/⌘-S)">
               {result.fetching ? "Saving…" : "Save"}
@@ -243,5 +290,33 @@ function Editor({ loaded, botId, readOnly, reload, onSaved }: { loaded: Loaded; 
         </div>
       </div>
     </>
+  );
+}
+
+/** Replaces the editor's text with an example spec, its meta.botId set to this bot (undo brings the text back). */
+function ExamplePicker({ botId, onPick }: { botId: string; onPick(text: string): void }) {
+  const [open, setOpen] = useState(false);
+  const [{ data, error }] = useQuery({ query: ExamplesQuery, pause: !open });
+  return (
+    <select
+      aria-label="Load an example"
+      value=""
+      onFocus={() => setOpen(true)}
+      onMouseDown={() => setOpen(true)}
+      onChange={(e) => {
+        const ex = data?.examples.find((x) => x.name === e.target.value);
+        if (!ex) return;
+        const spec = structuredClone(ex.spec) as { meta?: { botId?: string } };
+        if (spec.meta) spec.meta.botId = botId;
+        onPick(formatSpec(spec));
+      }}
+    >
+      <option value="">{error ? "examples unavailable" : "Load an example…"}</option>
+      {data?.examples.map((x) => (
+        <option key={x.name} value={x.name} title={x.description}>
+          {x.title} ({x.name})
+        </option>
+      ))}
+    </select>
   );
 }
