@@ -18,6 +18,7 @@ import re
 from typing import Annotated
 
 import strawberry
+from redis.asyncio import Redis
 from strawberry.types import Info
 
 from botkiln.graphql.context import Context
@@ -87,6 +88,23 @@ async def _start_session(context: Context, user: users.User) -> SignedIn:
     return SignedIn(viewer=User.from_row(user))
 
 
+# KEYS[1] attempts  string (int), EX window   sign-in failures of one email from one address
+# ARGV: window s.  Returns {attempts, seconds left}. Redis 6.2 has no EXPIRE NX (the embedded Redis is 6.2).
+_ATTEMPT_LUA = """
+local n = redis.call('INCR', KEYS[1])
+if redis.call('TTL', KEYS[1]) < 0 then
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+end
+return {n, redis.call('TTL', KEYS[1])}
+"""
+
+
+async def count_attempt(redis: Redis, key: str, window_s: int = SIGN_IN_WINDOW_S) -> tuple[int, int]:
+    """Count one sign-in attempt in its window (started by the first); (attempts so far, seconds left)."""
+    attempts, ttl = await redis.eval(_ATTEMPT_LUA, 1, key, window_s)
+    return int(attempts), int(ttl)
+
+
 def _attempts_key(context: Context, email: str) -> str:
     who = f"{users.normalize_email(email)}|{context.client_ip}".encode()
     return f"{context.services.redis_prefix}signin:{hashlib.sha256(who).hexdigest()}"
@@ -130,11 +148,7 @@ class AuthMutation:
             return invalid("email" if len(email) > 320 else "password", "too long")
         redis = info.context.services.redis
         key = _attempts_key(info.context, email)
-        async with redis.pipeline(transaction=True) as pipe:
-            pipe.incr(key)
-            pipe.expire(key, SIGN_IN_WINDOW_S, nx=True)
-            pipe.ttl(key)
-            attempts, _, ttl = await pipe.execute()
+        attempts, ttl = await count_attempt(redis, key)
         if int(attempts) > SIGN_IN_LIMIT:
             wait = max(int(ttl), 1)
             return RateLimited(message=f"too many sign-in attempts; try again in {wait} s", retry_after_seconds=wait)

