@@ -56,7 +56,7 @@ async def test_queue_state_commit_and_dead_letters_work_on_6_2(redis62: tuple[Re
     claim = await queue.claim("c", 5000)
     assert claim is not None and claim.update_id == 1
     assert await queue.renew(claim, 5000)
-    assert await states.commit(claim, {"vars": {"x": 1}}, Effects("r" * 64, []), ttl_s=60)  # type: ignore[typeddict-item]
+    assert await states.commit(claim, {"vars": {"x": 1}}, Effects("r" * 64, []), ttl_s=60)  # type: ignore[arg-type]
     assert (await states.effects("b62", 1)) == Effects("r" * 64, [])
     assert await queue.ack(claim)
     second = await queue.claim("c", 5000)
