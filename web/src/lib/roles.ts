@@ -21,6 +21,7 @@ export const NEEDS = {
   manageMembers: "OWNER",
   deadLetters: "EDITOR",
   simulate: "VIEWER",
+  webhook: "EDITOR",
 } as const satisfies Record<string, Role>;
 
 export type Action = keyof typeof NEEDS;

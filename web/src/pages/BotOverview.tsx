@@ -42,7 +42,7 @@ export function BotOverview() {
         </div>
         <Can
           role={role}
-          action="saveSpec"
+          action="webhook"
           otherwise={
             <div className="chart">
               <h3>Webhook</h3>
