@@ -12,6 +12,9 @@ Invariants (docs/outbound.md has the reasoning and the Redis layout):
   other refusals (400, 401, 404, …) are permanent: the action is dead-lettered at once and the next one sent;
 - 403 (blocked by the user, kicked from the group) stops this update's sending to the chat; the report says so;
 - an action that is not delivered is appended to ``dlq:out:<botId>`` (JSON, no token) and can be replayed;
+- with a ``fence`` (the executor passes a renewal of its chat lease), each call is preceded by it: a sender
+  whose claim was lost sends nothing more, and a renewed lease keeps the next holder out for a whole lease,
+  so a stale send needs a stall longer than the lease between the fence and the request;
 - action ``i`` of ``dedup_key`` is sent at most once: a marker is set after Telegram's OK and checked before
   sending. A crash between Telegram's OK and the marker can still send that one action twice; a retried
   network failure can too when Telegram had in fact received the call (no idempotency keys in the Bot API).
@@ -45,8 +48,10 @@ SENT_TTL_S = 24 * 3600
 UNMETERED = frozenset({"answerCallbackQuery"})
 """Methods that take no token (Telegram does not count them); the bot-wide block still applies."""
 
-Status = Literal["sent", "duplicate", "dead_lettered", "forbidden", "skipped"]
+Status = Literal["sent", "duplicate", "dead_lettered", "forbidden", "fenced", "skipped"]
 Sleep = Callable[[float], Awaitable[None]]
+Fence = Callable[[], Awaitable[bool]]
+"""Called right before each Bot API call; False stops the update's sending (``fenced``): its owner changed."""
 
 
 BotApiCaller = BotApi
@@ -196,18 +201,25 @@ class OutboundSender:
         self._sleep = sleep
 
     async def send(
-        self, bot_id: str, token: str, chat_id: int, actions: Sequence[Action], *, dedup_key: str
+        self,
+        bot_id: str,
+        token: str,
+        chat_id: int,
+        actions: Sequence[Action],
+        *,
+        dedup_key: str,
+        fence: Fence | None = None,
     ) -> SendReport:
         """Send ``actions`` (one update's) in order; see the module docstring for retries, 403 and dead letters."""
         api = self._api(token)
         results: list[ActionResult] = []
-        forbidden = False
+        stopped = False
         for index, action in enumerate(actions):
-            if forbidden:
+            if stopped:
                 results.append(ActionResult(index, "skipped"))
                 continue
-            result = await self._settle(api, bot_id, chat_id, action, dedup_key, index)
-            forbidden = result.status == "forbidden"
+            result = await self._settle(api, bot_id, chat_id, action, dedup_key, index, fence=fence)
+            stopped = result.status in ("forbidden", "fenced")
             results.append(result)
         return SendReport(bot_id, chat_id, dedup_key, tuple(results))
 
@@ -241,6 +253,8 @@ class OutboundSender:
         dedup_key: str,
         index: int,
         replaying: DeadAction | None = None,
+        *,
+        fence: Fence | None = None,
     ) -> ActionResult:
         marker_key = self._keys.sent(bot_id, dedup_key, index)
         marker = await self._redis.get(marker_key)
@@ -253,6 +267,8 @@ class OutboundSender:
         attempts = floods = 0
         while True:
             await self._wait_turn(bot_id, chat_id, action["method"] not in UNMETERED)
+            if fence is not None and not await fence():
+                return ActionResult(index, "fenced", attempts, error="the update's claim was lost")
             attempts += 1
             try:
                 result = await api.call(action["method"], dict(action["params"]))

@@ -23,6 +23,7 @@ Analytics rows are published best effort: a failure is logged, never fails the u
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -148,39 +149,26 @@ class Executor:
 
     async def handle(self, claim: Claim) -> Handled:
         """Process one claimed update, keeping its lease alive; ``lost`` if the lease was lost meanwhile."""
-        work = asyncio.create_task(self._handle(claim))
-        keeper = asyncio.create_task(self._keep_lease(claim, work))
+        lease = _Lease(self.queue, claim, self.options.lease_ms)
+        work = asyncio.create_task(self._handle(claim, lease))
+        lease.keep(work)
         try:
             return await work
         except asyncio.CancelledError:
-            if keeper.done() and not keeper.cancelled() and keeper.result():
+            if lease.lost:
                 _log.warning("executor: lost the lease of %s:%s mid-update", claim.bot_id, claim.chat_id)
                 return Handled("lost", reason="lease lost")
             work.cancel()  # we are being cancelled (shutdown): the lease runs out and the update is re-delivered
             raise
         finally:
-            keeper.cancel()
+            await lease.stop()
 
-    async def _keep_lease(self, claim: Claim, work: asyncio.Task[Handled]) -> bool:
-        """Renew the lease every third of it; cancel ``work`` and return True when it is lost."""
-        period = self.options.lease_ms / 3000
-        while True:
-            await asyncio.sleep(period)
-            try:
-                alive = await self.queue.renew(claim, self.options.lease_ms)
-            except Exception as exc:  # Redis trouble: keep going, the commit's fence still protects
-                _log.warning("executor: lease renewal failed (%s)", type(exc).__name__)
-                continue
-            if not alive:
-                work.cancel()
-                return True
-
-    async def _handle(self, claim: Claim) -> Handled:
+    async def _handle(self, claim: Claim, lease: _Lease) -> Handled:
         now_ms = int(self._clock() * 1000)
         bot = await self.bots.get(claim.bot_id)
         effects = await self.states.effects(claim.bot_id, claim.update_id)
         if isinstance(bot, Inactive):
-            return await self._dead_letter(claim, None, f"not run: {bot.reason}")
+            return await self._dead_letter(claim, lease, None, f"not run: {bot.reason}")
         ref = update_ref(
             self._chat_key, bot_id=claim.bot_id, rev_hash=bot.rev_hash, chat_id=claim.chat_id,
             update_id=claim.update_id, now_ms=now_ms,
@@ -190,14 +178,18 @@ class Executor:
             try:
                 result = await asyncio.to_thread(self._run, bot, claim, state, now_ms)
             except Exception as exc:  # the bot's code (or its output) failed: the chat moves on
-                return await self._dead_letter(claim, ref, f"bot code failed: {type(exc).__name__}: {exc}")
+                return await self._dead_letter(claim, lease, ref, f"bot code failed: {type(exc).__name__}: {exc}")
             effects = Effects(bot.rev_hash, result.actions)
             if not await self.states.commit(claim, result.state, effects, ttl_s=bot.state_ttl_s):
                 return Handled("lost", reason="lease lost before commit")
             await self._publish(rows_from_telemetry(ref, result.events))
         report = await self._sender.send(
-            claim.bot_id, bot.token, claim.chat_id, effects.actions, dedup_key=f"{claim.bot_id}:{claim.update_id}"
-        )
+            claim.bot_id, bot.token, claim.chat_id, effects.actions, dedup_key=f"{claim.bot_id}:{claim.update_id}",
+            fence=lease.renew,
+        )  # fmt: skip
+        if report.count("fenced"):
+            return Handled("lost", report, "lease lost while sending")
+        await lease.stop()  # a renewal racing the ack would find the lease gone and cancel what follows
         if not await self.queue.ack(claim):
             return Handled("lost", report, "lease lost before ack")
         await self.states.forget(claim.bot_id, claim.update_id)
@@ -222,9 +214,10 @@ class Executor:
             private_ok=self.options.private_api_ok,
         )
 
-    async def _dead_letter(self, claim: Claim, ref: UpdateRef | None, reason: str) -> Handled:
+    async def _dead_letter(self, claim: Claim, lease: _Lease, ref: UpdateRef | None, reason: str) -> Handled:
         reason = reason[:MAX_REASON]
         _log.warning("executor: update %s of %s dead-lettered: %s", claim.update_id, claim.bot_id, reason)
+        await lease.stop()
         if not await self.queue.dead_letter(claim, reason):
             return Handled("lost", reason="lease lost before dead-lettering")
         await self.states.forget(claim.bot_id, claim.update_id)
@@ -250,3 +243,46 @@ class Executor:
             await self._analytics.publish(rows)
         except Exception as exc:  # analytics never fails an update
             _log.warning("executor: analytics rows dropped (%s: %s)", type(exc).__name__, exc)
+
+
+class _Lease:
+    """A claim's lease while its update is handled: renewed every third of it, and right before each send.
+
+    When a renewal finds the lease gone, ``lost`` is set and the update's work is cancelled.
+    """
+
+    def __init__(self, queue: RedisChatQueue, claim: Claim, lease_ms: int) -> None:
+        self._queue, self._claim, self._lease_ms = queue, claim, lease_ms
+        self.lost = False
+        self._keeper: asyncio.Task[None] | None = None
+
+    def keep(self, work: asyncio.Task[Handled]) -> None:
+        """Start renewing in the background for ``work``."""
+        self._keeper = asyncio.create_task(self._keep(work))
+
+    async def renew(self) -> bool:
+        """Extend the lease to a full period from now; False (and ``lost``) if it is gone."""
+        if not await self._queue.renew(self._claim, self._lease_ms):
+            self.lost = True
+        return not self.lost
+
+    async def stop(self) -> None:
+        """Stop renewing (before settling the claim: the ack ends the lease)."""
+        if self._keeper is not None:
+            keeper, self._keeper = self._keeper, None
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+
+    async def _keep(self, work: asyncio.Task[Handled]) -> None:
+        period = self._lease_ms / 3000
+        while True:
+            await asyncio.sleep(period)
+            try:
+                alive = await self.renew()
+            except Exception as exc:  # Redis trouble: keep going, the commit and ack are fenced anyway
+                _log.warning("executor: lease renewal failed (%s)", type(exc).__name__)
+                continue
+            if not alive:
+                work.cancel()
+                return

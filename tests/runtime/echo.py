@@ -213,8 +213,8 @@ class Leftovers:
     dlq_out: int = 0
 
     def but_effects(self) -> Leftovers:
-        """The same without ``effects``: acknowledged updates' effects are sometimes left behind by race 2 of
-        ``test_executor_lease.py`` (an xfail until it is fixed; then compare these leftovers whole again)."""
+        """The same without ``effects``: a worker killed between an ack and forgetting the update's effects
+        leaves them behind (they expire after an hour; nothing reads them again)."""
         return dataclasses.replace(self, effects=0)
 
 

@@ -1,14 +1,14 @@
 """Two races around the executor's chat lease, found with the real processes of ``test_scale_faults.py``.
 
-1. **A holder stalled past its lease still sends.** Pausing a real worker with SIGSTOP for 3 s during
-   traffic gave one chat ``[.., 7, 8, 5, 9, ..]``: update 5's reply a second time, after update 8's.
-   Nothing fences the outbound call by the lease: the sent-marker is checked before the call, the
-   lease only at the ack, and what stops a stale holder in between is its lease keeper cancelling the
-   update when a renewal fails, a race with the call in flight that the call often wins. Here,
-   deterministically: executor A holds update 1's lease, has committed its effects and passed the
-   marker check, then stalls (a GC pause, CPU starvation, SIGSTOP: nothing of A runs, and its keeper
-   is held back as it is in that race) until executor B, on a thread of its own, has taken the
-   expired lease and answered updates 1 and 2. A resumes and Telegram gets update 1's message again.
+1. **A holder stalled past its lease must not send.** Pausing a real worker with SIGSTOP for 3 s during
+   traffic once gave one chat ``[.., 7, 8, 5, 9, ..]``: update 5's reply a second time, after update 8's.
+   The sender now renews the chat lease right before every Bot API call (``OutboundSender.send(fence=)``):
+   a holder that lost its lease sends nothing more, and a renewal keeps the next holder out for a whole
+   lease. Here, deterministically: executor A holds update 1's lease, has committed its effects, then
+   stalls on its way to Telegram (a GC pause, CPU starvation, SIGSTOP) until executor B, on a thread of
+   its own, has taken the expired lease and answered updates 1 and 2. A resumes: its fence finds the lease
+   gone and Telegram never gets update 1's message twice. What no fence can close (the Bot API has no
+   idempotency key) is a stall longer than a whole lease between that renewal and the request itself.
 
 2. **A renewal after the ack cancels the rest of the update.** Under heavy CPU load the 10 000-update
    test and the storm test ended with every reply delivered but an update's effects
@@ -37,10 +37,11 @@ from botkiln.infra.artifacts_fs import FsArtifactStore
 from botkiln.infra.chat_queue import RedisChatQueue
 from botkiln.infra.chat_state import RedisChatState
 from botkiln.infra.db import Pool
+from botkiln.infra.outbound import OutboundSender
 from botkiln.infra.settings import Settings
-from botkiln.infra.telegram_api import BotApiClient
 from botkiln.infra.telegram_standin import BotApiStandIn
 from botkiln.workers import WorkerOptions
+from botkiln.workers import executor as executor_module
 from botkiln.workers.executor import Executor, ExecutorOptions
 from botkiln.workers.runtime import Runtime, build_executor, open_runtime
 from tests.runtime.conftest import OUTBOUND_RATES
@@ -85,11 +86,6 @@ async def _executor(settings: Settings, prefix: str) -> tuple[Runtime, Executor]
     return rt, executor
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="outbound sends are not fenced by the chat lease: a holder that stalled past its lease still sends "
-    "(a repeat, out of the chat's order); race 1 of this module's docstring",
-)
 async def test_an_executor_stalled_past_its_lease_sends_nothing_after_the_next_holder(
     settings: Settings, prefix: str, pool: Pool, store: FsArtifactStore, owner: tuple[UUID, UUID],
     standin: BotApiStandIn, monkeypatch: pytest.MonkeyPatch,
@@ -121,23 +117,23 @@ async def test_an_executor_stalled_past_its_lease_sends_nothing_after_the_next_h
             b_done.set()
 
     b_thread = threading.Thread(target=run_b, daemon=True)
-    real_call = BotApiClient.call
+    real_wait = OutboundSender._wait_turn
     a_thread = threading.get_ident()
 
-    async def stall_a_once(self: BotApiClient, method: str, params: dict[str, Any] | None = None) -> Any:
+    async def stall_a_once(self: OutboundSender, *args: Any) -> None:
         if threading.get_ident() == a_thread and not b_thread.is_alive() and not b_done.is_set():
             b_thread.start()
             b_done.wait(20)  # A's event loop is frozen here: no lease renewal, no cancellation, nothing
-        return await real_call(self, method, params)
+        await real_wait(self, *args)
 
     async def keeper_behind(*args: Any) -> bool:
         await asyncio.Event().wait()  # A's renewal has not come round yet when its call goes out (see above)
         return False
 
-    monkeypatch.setattr(BotApiClient, "call", stall_a_once)
-    monkeypatch.setattr(executor_a, "_keep_lease", keeper_behind)
+    monkeypatch.setattr(OutboundSender, "_wait_turn", stall_a_once)
+    monkeypatch.setattr(executor_module._Lease, "_keep", keeper_behind)
     try:
-        # When A handles update 1 and stalls right before calling Telegram, past its lease
+        # When A handles update 1 and stalls on its way to Telegram, past its lease
         claim = await queue.claim("executor-a", LEASE_MS)
         assert claim is not None
         handled = await executor_a.handle(claim)
@@ -151,11 +147,6 @@ async def test_an_executor_stalled_past_its_lease_sends_nothing_after_the_next_h
     assert texts == [f"old|old|1|{CHAT}:1", f"old|old|2|{CHAT}:2"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the lease keeper keeps renewing after the ack and cancels forget() when it finds the lease gone: "
-    "effects left in Redis, analytics rows lost; race 2 of this module's docstring",
-)
 async def test_a_renewal_after_the_ack_does_not_cancel_forgetting_the_effects(
     settings: Settings, prefix: str, pool: Pool, store: FsArtifactStore, owner: tuple[UUID, UUID],
     standin: BotApiStandIn, monkeypatch: pytest.MonkeyPatch,
