@@ -312,3 +312,22 @@ async def test_a_retry_after_a_crash_resends_only_what_telegram_did_not_acknowle
     # Then only the unacknowledged actions went out, and each message arrived once
     assert [r.status for r in report.results] == ["duplicate", "sent", "sent"]
     assert rig.texts(CHATS[0]) == ["c0", "c1", "c2"]
+
+
+async def test_a_fence_that_fails_stops_the_update_before_its_next_call(rig: Rig) -> None:
+    # Given a fence that holds for two calls, then reports the claim lost
+    c = CHATS[0]
+    answers = iter([True, True, False])
+    checked: list[int] = []
+
+    async def fence() -> bool:
+        checked.append(len(rig.texts(c)))  # how many messages Telegram had when the fence was asked
+        return next(answers)
+
+    # When an update with four messages is sent with it
+    acts = [message(c, f"f-{i}") for i in range(4)]
+    report = await rig.sender.send(rig.bot_id, rig.bot.token, c, acts, dedup_key="fenced", fence=fence)
+    # Then the fence ran right before each call, and nothing went out after it failed
+    assert [r.status for r in report.results] == ["sent", "sent", "fenced", "skipped"]
+    assert checked == [0, 1, 2] and rig.texts(c) == ["f-0", "f-1"]
+    assert not report.delivered and await rig.sender.dead_letters(rig.bot_id) == []
