@@ -210,6 +210,19 @@ function Editor({ loaded, botId, readOnly, reload, onSaved }: { loaded: Loaded; 
     [botId, client, message, onSaved, readOnly, save, text],
   );
 
+  // an unsaved edit survives a reload: kept in localStorage while the text differs from what was saved
+  const draftKey = `botkiln:spec-draft:${botId}`;
+  const [draft, setDraft] = useState<Draft | null>(() => (readOnly ? null : readDraft(draftKey, loaded.text)));
+  useEffect(() => {
+    if (readOnly || draft) return; // while a stored draft is offered, do not overwrite it
+    try {
+      if (debounced !== savedText && debounced !== loaded.text) localStorage.setItem(draftKey, JSON.stringify({ base, text: debounced, at: Date.now() }));
+      else localStorage.removeItem(draftKey);
+    } catch {
+      // storage full or disabled: drafts are a convenience
+    }
+  }, [debounced, savedText, base, draftKey, readOnly, draft, loaded.text]);
+
   const goTo = (pointer: string) => editor.current?.goTo(pointer);
   /** From the graph: the line naming the step or route (its id, command or data), else the object. */
   const goToNode = (pointer: string) => editor.current?.goTo(...["id", "command", "data", "prefix"].map((k) => `${pointer}/${k}`), pointer);
@@ -237,6 +250,36 @@ function Editor({ loaded, botId, readOnly, reload, onSaved }: { loaded: Loaded; 
         )}
       </div>
       {notice && <Notice kind={notice.kind}>{notice.text}</Notice>}
+      {draft && (
+        <div className="notice info" role="status">
+          You have an unsaved draft from {new Date(draft.at).toLocaleString()}
+          {draft.base !== base ? ` (it started from v${draft.base}; saving it makes a version on top of v${base})` : ""}.
+          <div className="row" style={{ marginTop: "0.4rem" }}>
+            <button
+              className="secondary"
+              onClick={() => {
+                editor.current?.setText(draft.text);
+                setDraft(null);
+              }}
+            >
+              Restore the draft
+            </button>
+            <button
+              className="secondary"
+              onClick={() => {
+                try {
+                  localStorage.removeItem(draftKey);
+                } catch {
+                  // nothing to discard
+                }
+                setDraft(null);
+              }}
+            >
+              Discard it
+            </button>
+          </div>
+        </div>
+      )}
       <ErrorBox error={result.error} />
       {conflict && (
         <div className="notice warn" role="alert">
@@ -291,6 +334,24 @@ function Editor({ loaded, botId, readOnly, reload, onSaved }: { loaded: Loaded; 
       </div>
     </>
   );
+}
+
+interface Draft {
+  base: number;
+  text: string;
+  at: number;
+}
+
+function readDraft(key: string, loadedText: string): Draft | null {
+  try {
+    const raw = localStorage.getItem(key);
+    if (!raw) return null;
+    const d = JSON.parse(raw) as Partial<Draft>;
+    if (typeof d.text !== "string" || typeof d.base !== "number" || typeof d.at !== "number" || d.text === loadedText) return null;
+    return { base: d.base, text: d.text, at: d.at };
+  } catch {
+    return null;
+  }
 }
 
 /** Replaces the editor's text with an example spec, its meta.botId set to this bot (undo brings the text back). */
