@@ -3,8 +3,10 @@ import { useState } from "react";
 import { Link, useNavigate } from "react-router";
 import { useMutation, useQuery } from "urql";
 import { DeleteBotMutation, DeploymentsQuery, RevisionsQuery, TasksQuery, WebhookQuery } from "../api/operations";
+import type { DeploymentsQuery as DeploymentsQueryResult, RevisionsQuery as RevisionsQueryResult, TasksQuery as TasksQueryResult } from "../gql/graphql";
 import { Can, Empty, ErrorBox, Json, Loading, Notice, StatusBadge } from "../components/ui";
 import { ago, bytes, duration, shortHash, when } from "../lib/format";
+import { usePaged } from "../lib/paging";
 import { useBot } from "./BotLayout";
 
 export function BotOverview() {
@@ -108,14 +110,13 @@ function Webhook({ botId }: { botId: string }) {
 }
 
 function Revisions({ botId, activeRevHash }: { botId: string; activeRevHash: string | null }) {
-  const [{ data, fetching, error }] = useQuery({ query: RevisionsQuery, variables: { botId } });
+  const { nodes: revisions, fetching, error, hasData, hasMore, loadMore, loadingMore } = usePaged(RevisionsQuery, { botId }, pickRevisions);
   const [open, setOpen] = useState<string | null>(null);
-  const revisions = data?.revisions.edges.map((e) => e.node) ?? [];
   return (
     <>
       <h2>Revisions</h2>
       <ErrorBox error={error} />
-      {fetching && !data ? (
+      {fetching && !hasData ? (
         <Loading />
       ) : revisions.length === 0 ? (
         <Empty>No revisions yet: a generate builds one from a spec version.</Empty>
@@ -178,18 +179,18 @@ function Revisions({ botId, activeRevHash }: { botId: string; activeRevHash: str
           </table>
         </div>
       )}
+      <ShowMore hasMore={hasMore} loading={loadingMore} onClick={() => void loadMore()} />
     </>
   );
 }
 
 function Deployments({ botId }: { botId: string }) {
-  const [{ data, fetching, error }] = useQuery({ query: DeploymentsQuery, variables: { botId } });
-  const deployments = data?.deployments.edges.map((e) => e.node) ?? [];
+  const { nodes: deployments, fetching, error, hasData, hasMore, loadMore, loadingMore } = usePaged(DeploymentsQuery, { botId }, pickDeployments);
   return (
     <>
       <h2>Deployments</h2>
       <ErrorBox error={error} />
-      {fetching && !data ? (
+      {fetching && !hasData ? (
         <Loading />
       ) : deployments.length === 0 ? (
         <Empty>No deployments yet.</Empty>
@@ -245,18 +246,18 @@ function Deployments({ botId }: { botId: string }) {
           </table>
         </div>
       )}
+      <ShowMore hasMore={hasMore} loading={loadingMore} onClick={() => void loadMore()} />
     </>
   );
 }
 
 function Tasks({ botId }: { botId: string }) {
-  const [{ data, fetching, error }] = useQuery({ query: TasksQuery, variables: { botId } });
-  const tasks = data?.tasks.edges.map((e) => e.node) ?? [];
+  const { nodes: tasks, fetching, error, hasData, hasMore, loadMore, loadingMore } = usePaged(TasksQuery, { botId }, pickTasks);
   return (
     <>
       <h2>Tasks</h2>
       <ErrorBox error={error} />
-      {fetching && !data ? (
+      {fetching && !hasData ? (
         <Loading />
       ) : tasks.length === 0 ? (
         <Empty>No tasks yet.</Empty>
@@ -301,7 +302,23 @@ function Tasks({ botId }: { botId: string }) {
           </table>
         </div>
       )}
+      <ShowMore hasMore={hasMore} loading={loadingMore} onClick={() => void loadMore()} />
     </>
+  );
+}
+
+const pickRevisions = (d: RevisionsQueryResult) => d.revisions;
+const pickDeployments = (d: DeploymentsQueryResult) => d.deployments;
+const pickTasks = (d: TasksQueryResult) => d.tasks;
+
+function ShowMore({ hasMore, loading, onClick }: { hasMore: boolean; loading: boolean; onClick(): void }) {
+  if (!hasMore) return null;
+  return (
+    <p>
+      <button className="secondary" onClick={onClick} disabled={loading}>
+        {loading ? "Loading…" : "Show more"}
+      </button>
+    </p>
   );
 }
 
