@@ -1,15 +1,15 @@
 """The console's user journey in headless Chromium, against the real API, workers and the Telegram stand-in.
 
 An owner signs up, creates a project, adds a bot with a Telegram token (and sees its
-webhook delivering), pastes the FAQ example into the spec editor, sees the server's
-problem marked inline, fixes it from the problems list and saves; generates, deploys
-(watching the live progress panel), saves and deploys a second version, and rolls
-back, checking what the console shows and what the bot answers a Telegram user at
-each step. A second account, invited as a viewer, is offered none of the owner's
-controls.
+webhook delivering), loads the FAQ example in the spec editor, breaks it and sees the
+server's problem marked inline before saving, fixes it from the problems list and
+saves; generates and deploys it (watching the live progress panel), chats with it in
+the simulator, saves and deploys a second version, and rolls back, checking what the
+console shows and what the bot answers a Telegram user at each step. A second account,
+invited as a viewer, is offered none of the owner's controls.
 
-The bot is talked to through the Telegram stand-in (a user's /start reaches the
-webhook, the deployed revision answers through the workers).
+Telegram users talk to the bot through the stand-in: their /start reaches the
+webhook, and the deployed revision answers through the workers.
 """
 
 from __future__ import annotations
@@ -46,10 +46,10 @@ def faq_example(bot_id: str | None = None, *, welcome: str | None = None) -> dic
     return spec
 
 
-def greeting(spec: dict[str, Any], chat_id: int = CHAT_ID) -> str:
-    """What the FAQ bot says to /start in chat ``chat_id`` (the stand-in's user there)."""
+def greeting(spec: dict[str, Any], first_name: str = user(CHAT_ID)["first_name"]) -> str:
+    """What the FAQ bot says to /start (by default to the stand-in's user in chat ``CHAT_ID``)."""
     template: str = spec["localization"]["strings"]["welcome"]["en"]
-    return template.replace("{{context.firstName}}", user(chat_id)["first_name"])
+    return template.replace("{{context.firstName}}", first_name)
 
 
 def eventually(check: Callable[[], bool], what: str, within: float = 20.0) -> None:
@@ -169,42 +169,50 @@ def test_owner_signs_up_builds_deploys_and_rolls_back_a_bot(
     assert tg.token not in page.content()
     console.shot("03-bot-overview")
 
-    # When they open the spec editor (a starter spec for this bot) and paste the FAQ example over it
+    # When they open the spec editor (a starter spec for this bot) and load the FAQ example
     page.get_by_role("link", name="Spec", exact=True).click()
     expect(page.get_by_text("No saved version yet")).to_be_visible()
-    expect(page.locator(".cm-content")).to_contain_text(f'"botId": "{bot_id}"')
-    example = faq_example()
-    assert example["meta"]["botId"] == "faq-coffee"
-    replace_editor_text(page, json.dumps(example, indent=2, ensure_ascii=False))
+    editor = page.locator(".cm-content")
+    expect(editor).to_contain_text(f'"botId": "{bot_id}"')
+    examples = page.get_by_label("Load an example")
+    examples.focus()  # the list loads on first use
+    examples.select_option("faq")
+    # Then the editor holds the example, made this bot's
+    expect(editor).to_contain_text('"name": "Bean There FAQ"')
+    expect(editor).to_contain_text(f'"botId": "{bot_id}"')
     expect(page.get_by_text("unsaved changes")).to_be_visible()
-    # And save it as it is: the example is another bot's
-    save_spec(page, "the FAQ example", r"Not saved: 1 problem")
-    # Then the problem is listed with its pointer and hint
+
+    # When they point /start at a flow that does not exist, typing over the line in the editor
+    page.locator(".cm-line").filter(has_text='"flow": "welcome"').first.click()
+    page.keyboard.press("End")
+    page.keyboard.press("Shift+Home")
+    page.keyboard.insert_text('"flow": "nowhere",')
+    # Then, before any save, the server's validation lists the problem by its pointer
     problems = page.get_by_role("list", name="Problems")
-    expect(problems).to_contain_text("/meta/botId")
-    expect(problems).to_contain_text("bot-id-mismatch")
-    expect(problems).to_contain_text(f'Hint: set "botId": "{bot_id}"')
-    # And, jumping there from the list, it is marked inline in the editor and listed in its diagnostics
-    jump = problems.get_by_role("button", name="/meta/botId")
-    jump.click()
-    marked = page.locator(".cm-lintRange-error")
-    expect(marked.first).to_be_visible()
-    expect(marked.first).to_have_text('"faq-coffee"')
+    expect(problems).to_contain_text("/commands/0/flow")
+    expect(problems).to_contain_text("unresolved-flow")
+    expect(problems).to_contain_text('no flow "nowhere"')
+    # And the editor marks it inline, in the gutter and in its diagnostics panel
+    expect(page.locator(".cm-lintRange-error").filter(has_text='"nowhere"')).to_be_visible()
     expect(page.locator(".cm-lint-marker-error").first).to_be_visible()
-    page.keyboard.press("ControlOrMeta+Shift+M")  # the editor's diagnostics panel
+    page.keyboard.press("ControlOrMeta+Shift+M")
     diagnostics = page.get_by_role("listbox", name="Diagnostics")
-    expect(diagnostics.get_by_role("option").filter(has_text="saved to bot")).to_be_visible()
+    expect(diagnostics.get_by_role("option").filter(has_text='no flow "nowhere"')).to_be_visible()
+    # And saving it is refused
+    save_spec(page, "the FAQ example", r"Not saved: 1 problem")
+    expect(page.get_by_text("unsaved changes")).to_be_visible()
     console.shot("04-spec-problem-inline")
 
-    # When they fix the value there (the jump puts the cursor on it)
-    jump.click()
+    # When they jump to the problem from the list and fix the value there (the jump puts the cursor on it)
+    problems.get_by_role("button", name="/commands/0/flow").click()
     page.keyboard.press("Shift+End")
-    page.keyboard.insert_text(f'"{bot_id}",')
-    save_spec(page, "the FAQ example", r"Saved as v1\.")
-    # Then version 1 is saved, and neither the server nor the editor finds anything wrong any more
+    page.keyboard.insert_text('"welcome",')
+    # Then the problem goes away as they type, and the save makes version 1
     expect(problems).to_have_count(0)
     expect(page.locator(".cm-lint-marker-error")).to_have_count(0)
+    save_spec(page, "the FAQ example", r"Saved as v1\.")
     expect(page.get_by_text("Based on v1")).to_be_visible()
+    expect(page.get_by_text("unsaved changes")).to_have_count(0)
     console.shot("05-spec-saved")
     v1 = faq_example(bot_id)
 
@@ -232,6 +240,19 @@ def test_owner_signs_up_builds_deploys_and_rolls_back_a_bot(
     # And a Telegram user who says /start gets the example's welcome
     standin.open_chat(tg, chat(CHAT_ID))
     say_start(standin, tg, greeting(v1))
+
+    # When they chat with the serving revision in the simulator, as Grace
+    page.get_by_role("link", name="Simulator").click()
+    page.get_by_label("What to run").select_option(rev1)
+    page.get_by_label("The user's first name").fill("Grace")
+    page.get_by_label("Message", exact=True).fill("/start")
+    page.get_by_role("button", name="Send").click()
+    # Then the bot welcomes her with its reply keyboard, and answers a press on it
+    chat_log = page.get_by_role("log")
+    expect(chat_log).to_contain_text(greeting(v1, "Grace"))
+    page.get_by_label("Reply keyboard").get_by_role("button", name="Wifi").click()
+    expect(chat_log).to_contain_text("Network: BeanThere-Guest, password: espresso2026")
+    console.shot("07-simulator")
     # And the overview shows v1 serving, its deployment flipped, its revision active
     page.get_by_role("link", name="Overview").click()
     serving = page.locator(".chart").filter(has=page.get_by_role("heading", name="Serving"))
@@ -252,7 +273,7 @@ def test_owner_signs_up_builds_deploys_and_rolls_back_a_bot(
     diff = page.get_by_role("table", name="Differences between v1 and v2")
     expect(diff).to_contain_text("This is version two of Bean There.")
     expect(page.get_by_role("row").filter(has_text="a new welcome")).to_contain_text("latest")
-    console.shot("07-versions-diff")
+    console.shot("08-versions-diff")
 
     # And generate v2, then deploy it with the Deploy card, saying why
     page.get_by_role("link", name="Generate & deploy").click()
@@ -277,7 +298,7 @@ def test_owner_signs_up_builds_deploys_and_rolls_back_a_bot(
     expect(rolled).to_contain_text("succeeded", timeout=TASK_MS)
     assert revision_of(rolled) == rev1
     expect(serving_line).to_contain_text(f"{rev1[:12]} (spec v1)")
-    console.shot("08-rolled-back")
+    console.shot("09-rolled-back")
     say_start(standin, tg, greeting(v1))
     # And the overview lists the three deployments, the rollback on top, with their reasons
     page.get_by_role("link", name="Overview").click()
@@ -290,7 +311,7 @@ def test_owner_signs_up_builds_deploys_and_rolls_back_a_bot(
     expect(rows.nth(0)).to_contain_text("“rollback from the console”")
     expect(rows.nth(1)).to_contain_text("“a new welcome”")
     expect(rows.nth(2)).to_contain_text("deploy")
-    console.shot("09-overview-after-rollback")
+    console.shot("10-overview-after-rollback")
 
 
 # --- a viewer --------------------------------------------------------------------------------------------------------
@@ -346,7 +367,7 @@ def test_a_viewer_is_offered_none_of_the_owners_controls(
     expect(page.get_by_role("button", name="Invite")).to_have_count(0)
     expect(page.get_by_role("combobox")).to_have_count(0)
     expect(page.get_by_role("button", name="Remove")).to_have_count(0)
-    viewers.shot("10-viewer-project")
+    viewers.shot("11-viewer-project")
 
     # When they open the bot: no delete, no generate, deploy or rollback
     page.get_by_role("link", name="Shared bot").click()
@@ -360,7 +381,7 @@ def test_a_viewer_is_offered_none_of_the_owners_controls(
     expect(page.get_by_text("you can follow what they do here")).to_be_visible()
     expect(page.get_by_role("heading", name="Progress")).to_be_visible()
     expect(no_task_buttons).to_have_count(0)
-    viewers.shot("11-viewer-deploy")
+    viewers.shot("12-viewer-deploy")
 
     # And the spec is shown read-only, with nothing to save
     page.get_by_role("link", name="Spec", exact=True).click()
@@ -369,4 +390,4 @@ def test_a_viewer_is_offered_none_of_the_owners_controls(
     expect(page.locator(".cm-content")).to_have_attribute("contenteditable", "false")
     expect(page.get_by_role("button", name="Save", exact=True)).to_have_count(0)
     expect(page.get_by_label("What changed")).to_have_count(0)
-    viewers.shot("12-viewer-spec-read-only")
+    viewers.shot("13-viewer-spec-read-only")
