@@ -1,6 +1,6 @@
 /**
- * The spec editor: CodeMirror 6 with JSON, completion and inline errors from the BotSpec JSON
- * Schema (codemirror-json-schema), plus the server's semantic problems as diagnostics.
+ * The spec editor: CodeMirror 6 with JSON, completion, hover help and inline errors from the
+ * BotSpec JSON Schema (codemirror-json-schema), plus the server's semantic problems as diagnostics.
  *
  * Server problems are kept as pointers, not positions: each lint pass maps them onto the
  * current text (lib/pointer.ts), so they stay on the right line while the user edits around
@@ -8,12 +8,12 @@
  */
 import { forwardRef, useEffect, useImperativeHandle, useRef } from "react";
 import { basicSetup } from "codemirror";
-import { EditorView, keymap } from "@codemirror/view";
+import { EditorView, hoverTooltip, keymap } from "@codemirror/view";
 import { Compartment, EditorSelection, EditorState, StateEffect } from "@codemirror/state";
 import { json, jsonLanguage, jsonParseLinter } from "@codemirror/lang-json";
 import { linter, lintGutter, type Diagnostic } from "@codemirror/lint";
 import { oneDark } from "@codemirror/theme-one-dark";
-import { handleRefresh, jsonCompletion, jsonSchemaLinter, stateExtensions } from "codemirror-json-schema";
+import { handleRefresh, jsonCompletion, jsonSchemaHover, jsonSchemaLinter, stateExtensions } from "codemirror-json-schema";
 import { BOTSPEC_SCHEMA } from "../lib/schema";
 import { pointerRange } from "../lib/pointer";
 
@@ -83,6 +83,7 @@ export const SpecEditor = forwardRef<SpecEditorHandle, Props>(function SpecEdito
         linter(jsonParseLinter(), { delay: 300 }),
         linter(jsonSchemaLinter(), { delay: 300, needsRefresh: handleRefresh }),
         jsonLanguage.data.of({ autocomplete: jsonCompletion() }),
+        hoverTooltip(jsonSchemaHover()),
         stateExtensions(BOTSPEC_SCHEMA as Parameters<typeof stateExtensions>[0]),
         serverLint,
         lintGutter(),
