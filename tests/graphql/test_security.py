@@ -161,3 +161,22 @@ def test_every_response_carries_a_request_id(base_url: str) -> None:
         assert len(response.headers["x-request-id"]) >= 8
         health = client.get("/healthz")
         assert health.json() == {"ok": True, "postgres": True, "redis": True}
+
+
+def test_a_client_leaving_mid_request_is_not_an_application_error(
+    base_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    import socket
+    import time
+    from urllib.parse import urlsplit
+
+    url = urlsplit(base_url)
+    with caplog.at_level("ERROR", logger="uvicorn.error"):
+        with socket.create_connection((url.hostname, url.port)) as sock:
+            head = (
+                f"POST /graphql HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Type: application/json\r\n"
+                "Content-Length: 1000\r\n\r\n"
+            )
+            sock.sendall(head.encode() + b'{"query": ')  # ... and the tab closes before the rest
+        time.sleep(0.5)
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], [r.getMessage() for r in caplog.records]
