@@ -338,3 +338,37 @@ async def test_an_api_call_that_hangs_times_out_and_the_flow_takes_its_error_bra
         assert rig.texts(87) == ["Hello", "Got it"]
     finally:
         server.stop()
+
+
+async def test_telegram_answering_too_late_is_retried_and_the_update_completes(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import httpx
+
+    from botkiln.infra import telegram_api
+
+    open_chats(rig.standin, rig.token, [88])
+    bot = rig.standin.bots[rig.token]
+    monkeypatch.setattr(telegram_api, "_TIMEOUT_S", 0.3)
+    impatient = httpx.AsyncClient()
+    executor = build_executor(rig.rt, impatient, analytics=rig.analytics)
+    executor.options = rig.executor.options
+    try:
+        bot.faults.slow(800)  # Telegram answers after 0.8 s: the client gives up at 0.3 s
+        await rig.push(88, "/start")
+        claim = await rig.queue.claim("impatient", LEASE_MS)
+        assert claim is not None
+        handling = asyncio.create_task(executor.handle(claim))
+        await asyncio.sleep(0.4)
+        bot.faults.slow(0)  # ... and recovers before the sender's retry (after a 0.5 s backoff)
+        handled = await handling
+    finally:
+        bot.faults.clear()
+        await impatient.aclose()
+    assert handled.outcome == "done" and handled.report is not None
+    assert [r.attempts for r in handled.report.results] == [2, 1]  # the first message was sent again
+    # Whether the timed-out call still reached Telegram depends on the server (docs/outbound.md: a retried
+    # timeout is the window the Bot API's lack of idempotency keys leaves open): at most one repeat, in place.
+    texts = rig.texts(88)
+    assert texts in (["Hello", "Hello: your name?"], ["Hello", "Hello", "Hello: your name?"])
+    assert await rig.queue.depth(rig.bot_id) == 0 and await rig.queue.dead_letters(rig.bot_id) == []
