@@ -15,6 +15,7 @@ import { formatSpec, starterSpec } from "../lib/specFormat";
 import { nodeForPointer, specToGraph, type SpecGraph } from "../lib/specGraph";
 import { pointerAt, pointerRange } from "../lib/pointer";
 import { can } from "../lib/roles";
+import { shareDraft } from "../lib/draftSpec";
 import { useBot } from "./BotLayout";
 
 interface Loaded {
@@ -102,6 +103,8 @@ function Editor({ loaded, botId, readOnly, reload, onSaved }: { loaded: Loaded; 
   const [result, save] = useMutation(SaveSpecMutation);
   const client = useClient();
   const dirty = text !== savedText;
+  // the simulator's "draft" target starts from the editor's unsaved text (lib/draftSpec.ts)
+  useEffect(() => shareDraft(botId, dirty ? text : null), [botId, dirty, text]);
 
   // the graph follows the text, debounced; while the JSON is broken it keeps the last good one
   const debounced = useDebounced(text, 400);
