@@ -184,12 +184,11 @@ class Executor:
             if not await self.states.commit(claim, result.state, effects, ttl_s=bot.state_ttl_s):
                 return Handled("lost", reason="lease lost before commit")
             await self._publish(rows_from_telemetry(ref, result.events))
+        # Not fenced per call yet (OutboundSender.send(fence=...) exists): with a lease renewal as the fence,
+        # replies stalled under 429 storms in tests/runtime; see test_executor_lease.py, race 1.
         report = await self._sender.send(
-            claim.bot_id, bot.token, claim.chat_id, effects.actions, dedup_key=f"{claim.bot_id}:{claim.update_id}",
-            fence=lease.renew,
-        )  # fmt: skip
-        if report.count("fenced"):
-            return Handled("lost", report, "lease lost while sending")
+            claim.bot_id, bot.token, claim.chat_id, effects.actions, dedup_key=f"{claim.bot_id}:{claim.update_id}"
+        )
         await lease.stop()  # a renewal racing the ack would find the lease gone and cancel what follows
         if not await self.queue.ack(claim):
             return Handled("lost", report, "lease lost before ack")
