@@ -59,6 +59,17 @@ class RedisChatState:
         raw = await self._redis.get(self._keys.state(bot_id, chat_id))
         return None if raw is None else cast(State, json.loads(raw))
 
+    async def begin(self, bot_id: str, chat_id: int, update_id: int) -> tuple[Effects | None, State | None]:
+        """An update's committed effects (if an earlier delivery got that far) and the chat's state: one round trip."""
+        fx_raw, state_raw = await self._redis.mget(
+            [self._keys.effects(bot_id, update_id), self._keys.state(bot_id, chat_id)]
+        )
+        effects = None
+        if fx_raw is not None:
+            data = json.loads(fx_raw)
+            effects = Effects(data["rev"], data["actions"])
+        return effects, None if state_raw is None else cast(State, json.loads(state_raw))
+
     async def effects(self, bot_id: str, update_id: int) -> Effects | None:
         """The committed effects of an update that was not acknowledged yet, if any."""
         raw = await self._redis.get(self._keys.effects(bot_id, update_id))

@@ -54,19 +54,16 @@ class _Invalid(Exception):
 
 
 def _api(args: argparse.Namespace, spec: dict[str, Any], *, real_ok: bool) -> ApiPerformer:
-    security = spec.get("security", {})
-    domains = security.get("allowedDomains", [])
-    insecure = bool(security.get("allowInsecureHttp", False))
     if args.api:
         fixture, _ = load_json(args.api)
         if not isinstance(fixture, dict):
             raise UnusableInput(f"{args.api}: an API fixture must be a JSON object")
-        return FixtureApi(fixture, allowed_domains=domains, insecure_ok=insecure)
+        return FixtureApi.for_spec(fixture, spec)
     if real_ok:
         prefix = "BOTKILN_SECRET_"
         secrets = {k[len(prefix) :]: v for k, v in os.environ.items() if k.startswith(prefix)}
-        return HttpApi(allowed_domains=domains, insecure_ok=insecure, secrets=secrets)
-    return FixtureApi({}, allowed_domains=domains, insecure_ok=insecure)
+        return HttpApi.for_spec(spec, secrets=secrets)
+    return FixtureApi.for_spec({}, spec)
 
 
 def _quickjs(spec: dict[str, Any], args: argparse.Namespace) -> Engine:

@@ -53,6 +53,19 @@ class HttpApi:
         self._sleep = sleep
         self._opener = urllib.request.build_opener(_NoRedirect)
 
+    @classmethod
+    def for_spec(
+        cls, spec: Mapping[str, Any], *, secrets: Mapping[str, str] | None = None, private_ok: bool = True
+    ) -> HttpApi:
+        """A performer enforcing ``spec``'s allow-list and insecure-HTTP setting (as ``FixtureApi.for_spec``)."""
+        security = spec.get("security", {})
+        return cls(
+            allowed_domains=security.get("allowedDomains", []),
+            insecure_ok=bool(security.get("allowInsecureHttp", False)),
+            secrets=secrets,
+            private_ok=private_ok,
+        )
+
     def _headers(self, request: ApiRequest) -> dict[str, str]:
         headers = {"Accept": "application/json", "User-Agent": "botkiln-apicall/1"}
         for name, value in request["headers"].items():

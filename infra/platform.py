@@ -239,11 +239,7 @@ class EmbeddedPlatform:
                 fixture = json.loads(fixture_path.read_text("utf-8"))
                 cached = self._fixture_apis[bot.rev_hash] = FixtureApi.for_spec(fixture, bot.spec)
             return cached
-        security = bot.security
-        return HttpApi(
-            allowed_domains=security.get("allowedDomains", []),
-            insecure_ok=bool(security.get("allowInsecureHttp", False)),
-        )
+        return HttpApi.for_spec(bot.spec)
 
     def _serve(self, port: int, what: str) -> _Served:
         server = _Served(port, what)

@@ -324,6 +324,10 @@ class StateStore(Protocol):
         """The chat's state, or None for a new (or expired) chat."""
         ...
 
+    async def begin(self, bot_id: str, chat_id: int, update_id: int) -> tuple[Effects | None, State | None]:
+        """``effects`` and ``load`` at once (what an executor reads first)."""
+        ...
+
     async def effects(self, bot_id: str, update_id: int) -> Effects | None:
         """The committed effects of an update not acknowledged yet, if any."""
         ...

@@ -57,12 +57,6 @@ class ActiveBot:
         ttl = retention.get("stateTtlSec")
         return int(ttl) if isinstance(ttl, int) and ttl > 0 else DEFAULT_STATE_TTL_S
 
-    @property
-    def security(self) -> dict[str, Any]:
-        """The spec's ``security`` object (allowed domains, insecure HTTP)."""
-        value = self.spec.get("security", {})
-        return value if isinstance(value, dict) else {}
-
 
 @dataclass(frozen=True)
 class Inactive:

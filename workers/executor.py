@@ -167,15 +167,15 @@ class Executor:
     async def _handle(self, claim: Claim, lease: _Lease) -> Handled:
         now_ms = int(self._clock() * 1000)
         bot = await self.bots.get(claim.bot_id)
-        effects = await self.states.effects(claim.bot_id, claim.update_id)
         if isinstance(bot, Inactive):
             return await self._dead_letter(claim, lease, None, f"not run: {bot.reason}")
         ref = update_ref(
             self._chat_key, bot_id=claim.bot_id, rev_hash=bot.rev_hash, chat_id=claim.chat_id,
             update_id=claim.update_id, now_ms=now_ms,
         )  # fmt: skip
+        effects, state = await self.states.begin(claim.bot_id, claim.chat_id, claim.update_id)
+        rows: list[EventRow] = []  # published once, after the ack (one stream write per update)
         if effects is None:
-            state = await self.states.load(claim.bot_id, claim.chat_id)
             try:
                 result = await asyncio.to_thread(self._run, bot, claim, state, now_ms)
             except Exception as exc:  # the bot's code (or its output) failed: the chat moves on
@@ -183,7 +183,7 @@ class Executor:
             effects = Effects(bot.rev_hash, result.actions)
             if not await self.states.commit(claim, result.state, effects, ttl_s=bot.state_ttl_s):
                 return Handled("lost", reason="lease lost before commit")
-            await self._publish(rows_from_telemetry(ref, result.events))
+            rows = rows_from_telemetry(ref, result.events)
         # Not fenced per call yet (OutboundSender.send(fence=...) exists): with a lease renewal as the fence,
         # replies stalled under 429 storms in tests/runtime; see test_executor_lease.py, race 1.
         report = await self._sender.send(
@@ -191,11 +191,12 @@ class Executor:
         )
         await lease.stop()  # a renewal racing the ack would find the lease gone and cancel what follows
         if not await self.queue.ack(claim):
+            await self._publish(rows)  # the engine ran and committed: a redelivery will not emit these again
             return Handled("lost", report, "lease lost before ack")
         await self.states.forget(claim.bot_id, claim.update_id)
         # Latency from the webhook (the enqueue time, Redis clock) to the end of sending.
         latency_ms = max(0.0, time.time() * 1000 - claim.enqueued_ms)
-        await self._publish(self._send_rows(ref, report, latency_ms))
+        await self._publish([*rows, *self._send_rows(ref, report, latency_ms)])
         return Handled("done", report)
 
     def _run(self, bot: ActiveBot, claim: Claim, state: State | None, now_ms: int) -> UpdateResult:
@@ -210,12 +211,7 @@ class Executor:
         # One performer per revision (its allow-list is the revision's): building one costs ~0.5 ms.
         api = self._http_apis.get(bot.rev_hash)
         if api is None:
-            security = bot.security
-            api = HttpApi(
-                allowed_domains=security.get("allowedDomains", []),
-                insecure_ok=bool(security.get("allowInsecureHttp", False)),
-                private_ok=self.options.private_api_ok,
-            )
+            api = HttpApi.for_spec(bot.spec, private_ok=self.options.private_api_ok)
             if len(self._http_apis) >= 256:
                 self._http_apis.clear()
             self._http_apis[bot.rev_hash] = api

@@ -23,11 +23,12 @@ import redis
 from redis.asyncio import Redis
 
 from botkiln.infra.artifacts_fs import FsArtifactStore
-from botkiln.infra.db import Pool, create_pool
+from botkiln.infra.db import create_pool
 from botkiln.infra.telegram_standin import BotApiStandIn, RateLimits
 from tests.runtime.cluster import Cluster
 from tests.runtime.echo import create_echo_bot, plan, replies
 from tests.runtime.traffic import Telegram
+from tests.workers.conftest import pool, store  # noqa: F401 -- the same fixtures as the worker tests
 from tests.workers.runtime_support import served_standin
 from tests.workers.support import SECRET_KEY, make_owner
 
@@ -91,11 +92,11 @@ def owner(database: str) -> tuple[UUID, UUID]:
     """A user and their project, for the module's bots."""
 
     async def make() -> tuple[UUID, UUID]:
-        pool = await create_pool(database, min_size=1, max_size=2)
+        db = await create_pool(database, min_size=1, max_size=2)
         try:
-            return await make_owner(pool)
+            return await make_owner(db)
         finally:
-            await pool.close()
+            await db.close()
 
     return asyncio.run(make())
 
@@ -141,11 +142,11 @@ async def _first_updates(
     cluster: Cluster, database: str, artifacts_dir: Path, standin: BotApiStandIn, owner: tuple[UUID, UUID]
 ) -> None:
     """One update through each server, answered: the whole pipeline works before any test starts."""
-    pool = await create_pool(database, min_size=1, max_size=2)
+    db = await create_pool(database, min_size=1, max_size=2)
     try:
-        bot = await create_echo_bot(pool, FsArtifactStore(artifacts_dir), owner, standin, [1])
+        bot = await create_echo_bot(db, FsArtifactStore(artifacts_dir), owner, standin, [1])
     finally:
-        await pool.close()
+        await db.close()
     planned = plan([1], SERVERS)
     async with Telegram(cluster.urls, bot, in_flight=1) as telegram:
         await telegram.send(planned)
@@ -180,16 +181,6 @@ def pytest_runtest_makereport(
 
 
 @pytest.fixture
-async def pool(database: str) -> AsyncIterator[Pool]:
-    """A pool on the module's database, on the test's event loop."""
-    made = await create_pool(database, min_size=1, max_size=4)
-    try:
-        yield made
-    finally:
-        await made.close()
-
-
-@pytest.fixture
 async def redis_client(redis_db: str) -> AsyncIterator[Redis]:
     """An async client of the processes' Redis database."""
     client = Redis.from_url(redis_db)
@@ -197,9 +188,3 @@ async def redis_client(redis_db: str) -> AsyncIterator[Redis]:
         yield client
     finally:
         await client.aclose()
-
-
-@pytest.fixture
-def store(artifacts_dir: Path) -> FsArtifactStore:
-    """The module's artifact store, as the workers see it."""
-    return FsArtifactStore(artifacts_dir)
