@@ -6,6 +6,8 @@ Routes:
 - ``WS /graphql``: subscriptions (and queries) over graphql-transport-ws only;
   a browser handshake from an origin other than the console's is refused;
 - ``GET /healthz``: 200 when PostgreSQL and Redis answer, else 503;
+- ``GET /metrics``: Prometheus metrics, behind ``BOTKILN_METRICS_TOKEN`` when it is set
+  (``graphql/observability.py``, docs/observability.md);
 - ``POST /wh/{botId}``: Telegram's webhook, see ``graphql/ingress.py`` and docs/ingress.md;
 - ``GET /`` and the rest: the web console from ``web/dist`` when it is built (``graphql/console_static.py``).
 
@@ -36,6 +38,7 @@ from typing import Any
 
 import dramatiq
 import httpx
+from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.datastructures import MutableHeaders
@@ -52,6 +55,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from botkiln.graphql.console_static import console_routes
 from botkiln.graphql.context import Context, Services
 from botkiln.graphql.ingress import Ingress, IngressOptions, webhook
+from botkiln.graphql.observability import metrics
 from botkiln.graphql.schema import build_schema
 from botkiln.graphql.sessions import (
     CSRF_COOKIE,
@@ -65,6 +69,7 @@ from botkiln.graphql.sessions import (
 from botkiln.infra.analytics import build_analytics
 from botkiln.infra.chat_queue import RedisChatQueue
 from botkiln.infra.db.pool import create_pool
+from botkiln.infra.metrics import RedisCollector
 from botkiln.infra.redis_keys import PREFIX
 from botkiln.infra.settings import Settings, SettingsError
 from botkiln.interpreter.quickjs import SandboxPool
@@ -255,9 +260,13 @@ def build_app(
             max_queue_depth=settings.ingress_max_depth,
         )
         ingress = Ingress(pool, box, redis, queue, prefix=queue_prefix, options=limits, on_ready=ready.notify)
+        cluster = RedisCollector.from_url(settings.redis_url, prefix=queue_prefix)
+        cluster_metrics = CollectorRegistry(auto_describe=False)
+        cluster_metrics.register(cluster)
         try:
-            yield {"services": services, "ingress": ingress}
+            yield {"services": services, "ingress": ingress, "cluster_metrics": cluster_metrics}
         finally:
+            cluster.close()
             services.sandboxes.clear()
             await asyncio.to_thread(services.analytics.close)
             await http.aclose()
@@ -290,6 +299,7 @@ def build_app(
     ]
     routes = [
         Route("/healthz", _healthz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
         Route("/graphql", graphql_app, methods=["POST"]),
         WebSocketRoute("/graphql", graphql_app),
         Route("/wh/{botId}", webhook, methods=["POST"]),

@@ -9,7 +9,9 @@ Invariants (docs/ingress.md has the status table and the reasoning):
 - bot lookups are cached in-process for ``cache_ttl_s`` measured from the start of the
   database read, so a deleted bot (or a changed secret) is honoured at most that long after;
 - the hot path is two Redis script calls (admission, enqueue) and no database access;
-- neither the secret nor the update body is ever logged.
+- neither the secret nor the update body is ever logged;
+- every answer counts once in ``botkiln_ingress_requests_total{outcome}`` (``Outcome``; a 500 from
+  a bug is not counted) and runs in a ``webhook`` span (``infra/tracing.py``).
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
+from opentelemetry.trace import SpanKind
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.requests import Request
@@ -36,8 +39,10 @@ from botkiln.infra.chat_queue import RedisChatQueue
 from botkiln.infra.crypto import SecretBox
 from botkiln.infra.db.bots import decrypt_webhook_secret
 from botkiln.infra.db.pool import Db
+from botkiln.infra.metrics import INGRESS_REQUESTS
 from botkiln.infra.ports import BOT_ID, Enqueued
 from botkiln.infra.redis_keys import PREFIX, ChatQueueKeys, ingress_rate
+from botkiln.infra.tracing import start_span
 from botkiln.interpreter.events import normalize_update
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 -- a header name, not a secret
@@ -45,6 +50,12 @@ MAX_UPDATE_ID = 2**53 - 1
 """Largest ``update_id`` accepted (JSON numbers beyond it lose precision elsewhere)."""
 
 log = logging.getLogger("botkiln.ingress")
+
+Outcome = Literal[
+    "accepted", "duplicate", "unauthorized", "unknown_bot", "malformed", "too_large", "rate_limited", "overloaded"
+]
+"""The ``outcome`` label of an answer: accepted also covers kinds without a chat (200, dropped);
+overloaded covers 429 for queue depth and every 503 (Redis or PostgreSQL unavailable)."""
 
 # KEYS[1] rate   string (int), PX = window   <p>:ingress:rate:<botId>   requests admitted or not in this window
 # KEYS[2] depth  string (int)                <p>:cq:depth:<botId>       updates queued for the bot (chat queue's)
@@ -177,64 +188,74 @@ class Ingress:
         )
 
     async def handle(self, request: Request) -> Response:
-        """Answer one webhook POST (statuses in docs/ingress.md)."""
+        """Answer one webhook POST (statuses in docs/ingress.md), counted and traced (``webhook`` span)."""
         bot_id: str = request.path_params["botId"]
+        attributes = {"botkiln.bot": bot_id} if BOT_ID.match(bot_id) else {}
+        with start_span("webhook", attributes, kind=SpanKind.SERVER) as span:
+            response, outcome = await self._handle(request, bot_id)
+            span.set_attribute("http.response.status_code", response.status_code)
+            span.set_attribute("botkiln.ingress.outcome", outcome)
+        INGRESS_REQUESTS.labels(outcome).inc()
+        return response
+
+    async def _handle(self, request: Request, bot_id: str) -> tuple[Response, Outcome]:
         request_id = getattr(request.state, "request_id", "-")
         if not BOT_ID.match(bot_id):
-            return _answer(404, "no such bot")
+            return _answer(404, "no such bot"), "unknown_bot"
         try:
             expected = await self.secrets.get(bot_id)
         except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             log.warning("ingress %s: bot lookup failed (%s) [%s]", bot_id, type(exc).__name__, request_id)
-            return _answer(503, "unavailable", retry_after=1)
+            return _answer(503, "unavailable", retry_after=1), "overloaded"
         if expected is None:
-            return _answer(404, "no such bot")
+            return _answer(404, "no such bot"), "unknown_bot"
         presented = request.headers.get(SECRET_HEADER)
         if presented is None or not hmac.compare_digest(_digest(presented), expected):
             log.warning("ingress %s: wrong or missing secret token [%s]", bot_id, request_id)
-            return _answer(401, "wrong secret token")
+            return _answer(401, "wrong secret token"), "unauthorized"
         declared = request.headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.options.max_body_bytes):
-            return _answer(413, "body too large")
+            return _answer(413, "body too large"), "too_large"
         try:
             refusal = await self._admission(bot_id)
         except (RedisError, OSError) as exc:
             log.warning("ingress %s: Redis unavailable (%s) [%s]", bot_id, type(exc).__name__, request_id)
-            return _answer(503, "unavailable", retry_after=1)
+            return _answer(503, "unavailable", retry_after=1), "overloaded"
         if refusal is not None:
-            return _answer(429, "overloaded", retry_after=refusal)
+            retry_after, outcome = refusal
+            return _answer(429, "overloaded", retry_after=retry_after), outcome
         body = await self._read(request)
         if body is None:
-            return _answer(413, "body too large")
+            return _answer(413, "body too large"), "too_large"
         parsed = parse_update(body)
         if isinstance(parsed, str):
             log.warning("ingress %s: malformed update, %s (%d bytes) [%s]", bot_id, parsed, len(body), request_id)
-            return _answer(400, parsed)
+            return _answer(400, parsed), "malformed"
         update_id, chat_id = parsed
         if chat_id is None:
             log.debug("ingress %s: update %d has no chat, dropped", bot_id, update_id)
-            return _answer(200)
+            return _answer(200), "accepted"
         try:
             queued = await self._queue.enqueue(bot_id, chat_id, update_id, body)
         except (RedisError, OSError) as exc:
             log.warning("ingress %s: enqueue failed (%s) [%s]", bot_id, type(exc).__name__, request_id)
-            return _answer(503, "unavailable", retry_after=1)
+            return _answer(503, "unavailable", retry_after=1), "overloaded"
         if isinstance(queued, Enqueued) and queued.position == 1 and self._on_ready is not None:
             # The chat just became ready: wake an executor without delaying the answer (the queue is the truth).
             task = asyncio.create_task(self._on_ready())
             self._notifying.add(task)
             task.add_done_callback(self._notifying.discard)
-        return _answer(200)
+        return _answer(200), "accepted" if isinstance(queued, Enqueued) else "duplicate"
 
-    async def _admission(self, bot_id: str) -> int | None:
-        """None if the bot may send now, else the seconds to wait (rate window or queue depth)."""
+    async def _admission(self, bot_id: str) -> tuple[int, Outcome] | None:
+        """None if the bot may send now, else the seconds to wait and why (rate window or queue depth)."""
         o = self.options
         keys = [rate_key(self._prefix, bot_id), self._keys.depth(bot_id)]
         count, ttl_ms, depth = await self._admit(keys, [o.rate_window_ms])
         if int(count) > o.rate_limit:
-            return max(1, math.ceil(int(ttl_ms) / 1000))
+            return max(1, math.ceil(int(ttl_ms) / 1000)), "rate_limited"
         if int(depth) >= o.max_queue_depth:
-            return o.depth_retry_after_s
+            return o.depth_retry_after_s, "overloaded"
         return None
 
     async def _read(self, request: Request) -> bytes | None:

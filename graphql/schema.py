@@ -2,6 +2,8 @@
 
 Extensions, in order:
 
+- ``OperationMetrics``: each operation's duration and errors in Prometheus, its execution
+  in a span (``graphql/observability.py``);
 - ``TransportGuard``: CSRF on HTTP mutations; subscriptions only over the WebSocket;
 - ``QueryDepthLimiter(MAX_DEPTH)``, ``MaxAliasesLimiter(MAX_ALIASES)``,
   ``MaxTokensLimiter(MAX_TOKENS)``: abusive documents are refused before they run
@@ -33,6 +35,7 @@ from botkiln.graphql.console import ConsoleQuery
 from botkiln.graphql.context import Context
 from botkiln.graphql.deployments import DeploymentMutation, DeploymentQuery
 from botkiln.graphql.dlq import DeadLetterMutation, DeadLetterQuery, InboundDeadLetter, OutboundDeadLetter
+from botkiln.graphql.observability import OperationMetrics
 from botkiln.graphql.permissions import TransportGuard
 from botkiln.graphql.progress import EVENT_TYPES, Subscription
 from botkiln.graphql.projects import ProjectMutation, ProjectQuery
@@ -116,6 +119,7 @@ def build_schema() -> Schema:
     """The schema with its extensions."""
     # Classes and factories: strawberry makes fresh extension instances per operation.
     extensions: list[Any] = [
+        OperationMetrics,
         TransportGuard,
         partial(QueryDepthLimiter, max_depth=MAX_DEPTH),
         partial(MaxAliasesLimiter, max_alias_count=MAX_ALIASES),

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import signal
 import sys
 
 from botkiln.infra.analytics_relay import serve_drainer, start_drainer_thread
+from botkiln.infra.logs import configure_logging
 from botkiln.infra.redis_keys import PREFIX
 from botkiln.infra.settings import Settings, SettingsError
 
@@ -40,7 +40,7 @@ def _drain(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings)
     asyncio.run(_serve(settings, args.prefix, args.consumer))
     return 0
 

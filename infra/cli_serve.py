@@ -1,6 +1,7 @@
 """``botkiln serve [--host H] [--port P]``: run the control API (``graphql/app.py``) with uvicorn.
 
-Configuration comes from the ``BOTKILN_*`` environment (``infra/settings.py``);
+Configuration comes from the ``BOTKILN_*`` environment (``infra/settings.py``), logging
+and tracing too (``BOTKILN_LOG_*``, ``BOTKILN_OTLP_ENDPOINT``: docs/observability.md);
 the database schema is migrated first (``botkiln db migrate`` does the same on
 demand). Exit codes: 0 after a clean shutdown, 1 when PostgreSQL cannot be
 reached or its migrations disagree with the files, 2 for a missing or malformed
@@ -22,6 +23,8 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from botkiln.graphql.app import WS_MAX_MESSAGE_BYTES, build_app
+    from botkiln.infra.logs import configure_logging
+    from botkiln.infra.tracing import configure_tracing
 
     try:
         settings = Settings.from_env()
@@ -30,6 +33,8 @@ def _serve(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 2
     assert settings.database_url is not None
+    configure_logging(settings)
+    configure_tracing(settings, service="botkiln-api")
     try:
         asyncio.run(migrate(settings.database_url))
     except (DatabaseUnavailable, MigrationError) as exc:
@@ -42,7 +47,8 @@ def _serve(args: argparse.Namespace) -> int:
         ws_max_size=WS_MAX_MESSAGE_BYTES,
         proxy_headers=True,
         server_header=False,
-        log_level="info",
+        log_config=None,  # uvicorn's loggers propagate to the root configured above
+        log_level=settings.log_level.lower(),
     )
     return 0
 

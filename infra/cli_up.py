@@ -5,7 +5,9 @@ webhook ingress, workers, analytics, a local Telegram stand-in, the example bot 
 prints a banner, then chats: each stdin line goes to the bot as the user of chat 1001 and
 its replies are printed (``bot> ``, buttons as ``[label]`` rows; typing a button's label
 presses it). ``/quit``, ``:quit`` or the end of input stops everything; ``--no-chat``
-serves until SIGTERM or SIGINT instead. Logs go to ``<state>/botkiln.log``.
+serves until SIGTERM or SIGINT instead. Logs go to ``<state>/botkiln.log`` (errors also to
+stderr), formatted as ``BOTKILN_LOG_FORMAT`` says; ``/metrics`` is served by the API
+(docs/observability.md).
 
 Exit codes: 0 after a clean stop (signals included), 1 the platform could not start
 (a port in use, the state directory owned by another process, a failed deploy),
@@ -22,8 +24,10 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from botkiln.infra.logs import configure_logging, secret_values
 from botkiln.infra.platform import EmbeddedPlatform, PlatformError, Stopped, example_spec, stop_on_signals
-from botkiln.infra.settings import SettingsError
+from botkiln.infra.settings import Settings, SettingsError
+from botkiln.infra.tracing import configure_tracing
 from botkiln.interpreter.errors import BotkilnError
 
 _QUIT = {"/quit", ":quit"}
@@ -38,7 +42,14 @@ def _up(args: argparse.Namespace) -> int:
         return 2
     state = Path(args.state)
     state.mkdir(mode=0o700, parents=True, exist_ok=True)
-    _log_to(state / "botkiln.log")
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"botkiln up: {exc}", file=sys.stderr)
+        return 2
+    # The terminal is the chat's: errors only there, everything in the file.
+    redactor = configure_logging(settings, file=state / "botkiln.log", stream_level=logging.ERROR)
+    configure_tracing(settings, service="botkiln")
     platform = EmbeddedPlatform(
         state, example=args.example, api_port=args.port, standin_port=args.standin_port, threads=args.threads
     )
@@ -54,6 +65,7 @@ def _up(args: argparse.Namespace) -> int:
         except BotkilnError as exc:
             print(f"botkiln up: cannot start: {exc}", file=sys.stderr)
             return 1
+        redactor.add(secret_values(platform.settings))  # the embedded services' own secrets
         print(banner(platform, time.monotonic() - began), flush=True)
         if args.no_chat:
             threading.Event().wait()  # until a signal raises
@@ -114,17 +126,6 @@ def chat(platform: EmbeddedPlatform, source: TextIO, out: TextIO, *, echo: bool 
         for reply in replies or ["(no reply)"]:
             out.write("bot> " + reply.replace("\n", "\n     ") + "\n")
         out.flush()
-
-
-def _log_to(path: Path) -> None:
-    root = logging.getLogger()
-    root.setLevel(logging.INFO)
-    to_file = logging.FileHandler(path, encoding="utf-8")
-    to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s"))
-    to_stderr = logging.StreamHandler(sys.stderr)
-    to_stderr.setLevel(logging.ERROR)
-    to_stderr.setFormatter(logging.Formatter("botkiln up: %(levelname)s %(name)s: %(message)s"))
-    root.handlers[:] = [to_file, to_stderr]
 
 
 def _port(text: str) -> int:

@@ -13,7 +13,6 @@ unreachable, BOTKILN_DATABASE_URL unset), 2 a malformed setting. No secret is pr
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 from botkiln.infra.settings import Settings, SettingsError
@@ -25,6 +24,8 @@ def _worker(args: argparse.Namespace) -> int:
 
 def run_worker(threads: int) -> int:
     """Serve until stopped; the exit code of the module docstring."""
+    from botkiln.infra.logs import configure_logging
+    from botkiln.infra.tracing import configure_tracing
     from botkiln.interpreter.errors import BotkilnError
     from botkiln.workers.broker import WorkerBootFailed
     from botkiln.workers.process import serve
@@ -34,7 +35,8 @@ def run_worker(threads: int) -> int:
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings)
+    configure_tracing(settings, service="botkiln-worker")
     try:
         serve(settings, threads=threads)
     except (BotkilnError, WorkerBootFailed) as exc:

@@ -26,9 +26,16 @@ Every variable, its default and meaning:
 | ``BOTKILN_INGRESS_RATE`` | ``1000`` | webhook requests per bot per second before 429 (docs/ingress.md) |
 | ``BOTKILN_INGRESS_MAX_BODY`` | ``1048576`` | largest webhook body in bytes (413 above) |
 | ``BOTKILN_INGRESS_MAX_DEPTH`` | ``100000`` | updates queued per bot before the ingress answers 429 |
+| ``BOTKILN_METRICS_TOKEN`` | (none) | bearer token ``/metrics`` requires; unset = open (restrict it by network) (b) |
+| ``BOTKILN_METRICS_PORT`` | ``9100`` | ``botkiln worker``'s Prometheus port; ``0`` = none (b) |
+| ``BOTKILN_METRICS_HOST`` | ``0.0.0.0`` | the address that port listens on |
+| ``BOTKILN_LOG_FORMAT`` | ``text`` | ``text`` (one readable line) or ``json`` (one object per line) (b) |
+| ``BOTKILN_LOG_LEVEL`` | ``INFO`` | ``DEBUG``, ``INFO``, ``WARNING``, ``ERROR`` |
+| ``BOTKILN_OTLP_ENDPOINT`` | (none) | OTLP/HTTP traces endpoint (``http://collector:4318``); unset = no tracing (b) |
 
 (a) fields of ``infra.outbound.OutboundRates``; only for a local Bot API server or a
 stand-in with other limits than Telegram's.
+(b) docs/observability.md.
 
 ``BOTKILN_SECRET_KEY`` may list several keys, comma-separated, to rotate: the first
 encrypts, all decrypt. It is required once bots are stored. The analytics chat-hash
@@ -58,6 +65,8 @@ _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _ENDPOINT = re.compile(r"^https?://[^/\s]+(/\S*)?$")
 _ORIGIN = re.compile(r"^https?://[^/\s]+$")
 _ANALYTICS = re.compile(r"^(chdb://\S+|https?://[^/\s]+(/[A-Za-z0-9_]*)?)$")
+_HOST = re.compile(r"^[A-Za-z0-9.:\[\]-]+$")
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 class SettingsError(BotkilnError):
@@ -152,6 +161,23 @@ def _rates(env: Mapping[str, str]) -> tuple[tuple[str, float], ...]:
     return tuple(pairs)
 
 
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    raw = (env.get(name) or "").strip()
+    if raw == "":
+        return default
+    value = raw.upper() if choices[0].isupper() else raw.lower()
+    if value not in choices:
+        raise SettingsError(f"{name}={raw!r} is not one of {', '.join(choices)}")
+    return value
+
+
+def _metrics_port(env: Mapping[str, str]) -> int:
+    port = _int(env, "BOTKILN_METRICS_PORT", 9100)
+    if port > 65535:
+        raise SettingsError(f"BOTKILN_METRICS_PORT={port} is not a port number (0 turns the endpoint off)")
+    return port
+
+
 def _redis_url(env: Mapping[str, str]) -> str:
     raw = env.get("BOTKILN_REDIS_URL") or "redis://127.0.0.1:6379/0"
     if not raw.startswith(("redis://", "rediss://", "unix://")):
@@ -185,6 +211,12 @@ class Settings:
     ingress_rate: int = 1000
     ingress_max_body: int = 1 << 20
     ingress_max_depth: int = 100_000
+    metrics_token: str | None = None
+    metrics_port: int = 9100
+    metrics_host: str = "0.0.0.0"  # noqa: S104 -- Prometheus scrapes from another host; docs/observability.md
+    log_format: Literal["text", "json"] = "text"
+    log_level: str = "INFO"
+    otlp_endpoint: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -228,6 +260,12 @@ class Settings:
             ingress_rate=_int(env, "BOTKILN_INGRESS_RATE", cls.ingress_rate, minimum=1),
             ingress_max_body=_int(env, "BOTKILN_INGRESS_MAX_BODY", cls.ingress_max_body, minimum=1024),
             ingress_max_depth=_int(env, "BOTKILN_INGRESS_MAX_DEPTH", cls.ingress_max_depth, minimum=1),
+            metrics_token=env.get("BOTKILN_METRICS_TOKEN") or None,
+            metrics_port=_metrics_port(env),
+            metrics_host=_check(env, "BOTKILN_METRICS_HOST", _HOST) or cls.metrics_host,
+            log_format="json" if _choice(env, "BOTKILN_LOG_FORMAT", ("text", "json"), "text") == "json" else "text",
+            log_level=_choice(env, "BOTKILN_LOG_LEVEL", _LOG_LEVELS, cls.log_level),
+            otlp_endpoint=_check(env, "BOTKILN_OTLP_ENDPOINT", _ENDPOINT),
         )
 
     @property
@@ -268,5 +306,6 @@ class Settings:
         return (
             f"Settings(llm_base_url={self.llm_base_url!r}, llm_model={self.llm_model!r}, llm_api_key=<{key}>, "
             f"database_url=<{'set' if self.database_url else 'unset'}>, artifacts_url={self.artifacts_url!r}, "
-            f"s3_endpoint_url={self.s3_endpoint_url!r}, secret_key=<{secret}>)"
+            f"s3_endpoint_url={self.s3_endpoint_url!r}, secret_key=<{secret}>, "
+            f"metrics_token=<{'set' if self.metrics_token else 'unset'}>)"
         )

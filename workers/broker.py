@@ -8,7 +8,8 @@ call ``build_broker`` once; the API only sends (``workers/enqueue.py``), workers
 also consume (``workers/process.py``). For Dramatiq's own CLI,
 ``botkiln.workers.process:install_broker`` sets the global broker when called.
 
-Middleware, in order: AgeLimit, TimeLimit (per actor: ``time_limit``),
+Middleware, in order: TracePropagation (the enqueuing trace continues in control-plane
+tasks, ``infra/tracing.py``), AgeLimit, TimeLimit (per actor: ``time_limit``),
 ShutdownNotifications, Callbacks, Pipelines, Retries (per actor: ``max_retries``,
 ``min_backoff``, ``max_backoff``, ``retry_when``), AsyncIO (the actors are
 ``async def``) and ``WorkerResources``, last: Dramatiq runs ``before_*`` hooks in
@@ -16,7 +17,8 @@ list order and ``after_*`` hooks in reverse, so AsyncIO's loop is running when
 ``WorkerResources`` opens the process's ``Runtime`` on it as the worker boots
 (before any worker thread takes a message; it also starts the recovery monitor
 there), and still running when it closes both at shutdown. Actors reach the
-runtime through it, never through a global.
+runtime through it, never through a global. While the runtime is open its sandbox pool
+is counted in ``botkiln_sandbox_pool_*`` (``infra/metrics.py``).
 """
 
 from __future__ import annotations
@@ -40,10 +42,12 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
+from botkiln.infra.metrics import SANDBOX_POOLS
 from botkiln.infra.redis_keys import DRAMATIQ_NAMESPACE
 from botkiln.infra.settings import Settings
+from botkiln.infra.tracing import TracePropagation
 from botkiln.workers import deploy, execute, generate, rollback
-from botkiln.workers.attempt import MAX_RETRIES
+from botkiln.workers.attempt import CONTROL_QUEUE, MAX_RETRIES
 from botkiln.workers.recovery import monitor
 from botkiln.workers.runtime import Runtime, WorkerOptions, open_runtime
 
@@ -84,6 +88,7 @@ class WorkerResources(Middleware):
         if self.options.recovery_interval_s > 0:
             self._monitor = asyncio.run_coroutine_threadsafe(monitor(self._runtime, broker), loop_thread.loop)
         rt = self._runtime
+        SANDBOX_POOLS.watch(rt.sandboxes)
         if rt.executor is not None:
             self._background.append(asyncio.run_coroutine_threadsafe(rt.executor.bots.listen(), loop_thread.loop))
             if self.options.pump_interval_s > 0:
@@ -100,6 +105,8 @@ class WorkerResources(Middleware):
         for task in self._background:
             task.cancel()
         self._background.clear()
+        if self._runtime is not None:
+            SANDBOX_POOLS.unwatch(self._runtime.sandboxes)
         if self._runtime is not None and loop_thread is not None:
             runtime, self._runtime = self._runtime, None
             loop_thread.run_coroutine(runtime.aclose())
@@ -138,6 +145,7 @@ def build_broker(
     """
     resources = WorkerResources(settings, options or WorkerOptions())
     middleware: list[Middleware] = [
+        TracePropagation(queues={CONTROL_QUEUE}),
         AgeLimit(),
         TimeLimit(),
         ShutdownNotifications(),

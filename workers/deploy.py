@@ -16,7 +16,12 @@ pipeline shared with rollbacks. Invariants:
   between; any earlier failure leaves the old revision active;
 - an attempt first closes the deployments an earlier attempt of the same task
   left open (a worker died): they end ``failed`` at the stage they reached,
-  "interrupted", and the retry starts a new record (history is never edited).
+  "interrupted", and the retry starts a new record (history is never edited);
+- each stage runs in a ``deploy.<stage>`` span inside a ``deploy``/``rollback`` one and is
+  timed in ``botkiln_deploy_stage_seconds{stage}``; a flip counts in
+  ``botkiln_deploys_total{outcome="succeeded"|"rolled_back"}`` (a rollback's time in
+  ``botkiln_rollback_seconds``), a refusal in ``{outcome="failed"}``; an interrupted attempt
+  counts nothing (its retry will).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from uuid import UUID
@@ -34,7 +40,9 @@ import dramatiq
 from botkiln.infra.db import audit, bots, deployments, revisions
 from botkiln.infra.db.deployments import Kind
 from botkiln.infra.db.pool import Db, transaction
+from botkiln.infra.metrics import DEPLOY_STAGE_SECONDS, DEPLOYS, ROLLBACK_SECONDS
 from botkiln.infra.progress import EventType, progress_event, publish_flip
+from botkiln.infra.tracing import start_span
 from botkiln.workers.attempt import (
     CONTROL_QUEUE,
     MAX_RETRIES,
@@ -125,22 +133,35 @@ async def deploy_revision(attempt: Attempt, *, kind: Kind, target: Target, force
     rt, task = attempt.rt, attempt.task
     bot_id = task.bot_id
     assert bot_id is not None
-    async with bot_lock(rt, bot_id):
-        attempt.check()
-        await close_interrupted(rt.db, attempt)
-        if await bots.get_bot(rt.db, bot_id) is None:
-            raise TaskFailed(f"bot {bot_id} does not exist or was deleted", stage="preflight")
-        rev_hash = await target(rt.db, bot_id)
-        if await revisions.get_revision(rt.db, bot_id, rev_hash) is None:
-            raise TaskFailed(f"bot {bot_id} has no revision {rev_hash}; generate it first", stage="preflight")
-        dep = await deployments.start_deployment(
-            rt.db, bot_id=bot_id, rev_hash=rev_hash, kind=kind, actor_id=task.actor_id, why=why, task_id=task.id
-        )
-        ctx = DeployContext(bot_id, rev_hash, kind, force, dep.id, dep.previous_rev)
-        await attempt.emit(
-            _event(attempt, "DeployStarted", ctx, message=f"{kind} from {dep.previous_rev or 'nothing'}")
-        )
-        await _run_stages(attempt, ctx)
+    started = time.perf_counter()
+    try:
+        with start_span(kind, {"botkiln.bot": bot_id, "botkiln.task": str(task.id)}) as span:
+            async with bot_lock(rt, bot_id):
+                attempt.check()
+                await close_interrupted(rt.db, attempt)
+                if await bots.get_bot(rt.db, bot_id) is None:
+                    raise TaskFailed(f"bot {bot_id} does not exist or was deleted", stage="preflight")
+                rev_hash = await target(rt.db, bot_id)
+                span.set_attribute("botkiln.revision", rev_hash)
+                if await revisions.get_revision(rt.db, bot_id, rev_hash) is None:
+                    raise TaskFailed(f"bot {bot_id} has no revision {rev_hash}; generate it first", stage="preflight")
+                dep = await deployments.start_deployment(
+                    rt.db, bot_id=bot_id, rev_hash=rev_hash, kind=kind, actor_id=task.actor_id, why=why,
+                    task_id=task.id,
+                )  # fmt: skip
+                ctx = DeployContext(bot_id, rev_hash, kind, force, dep.id, dep.previous_rev)
+                await attempt.emit(
+                    _event(attempt, "DeployStarted", ctx, message=f"{kind} from {dep.previous_rev or 'nothing'}")
+                )
+                await _run_stages(attempt, ctx)
+    except TaskFailed:
+        DEPLOYS.labels("failed").inc()
+        raise
+    if kind == "rollback":
+        DEPLOYS.labels("rolled_back").inc()
+        ROLLBACK_SECONDS.observe(time.perf_counter() - started)
+    else:
+        DEPLOYS.labels("succeeded").inc()
     flipped: EventType = "RollbackFlipped" if kind == "rollback" else "DeployFlipped"
     await attempt.emit(_event(attempt, flipped, ctx, message=f"active was {ctx.previous_rev or 'nothing'}"))
     try:
@@ -162,10 +183,16 @@ async def _run_stages(attempt: Attempt, ctx: DeployContext) -> None:
             await attempt.emit(_event(attempt, "DeployProgress", ctx, stage=stage))
             if rt.options.stage_hook is not None:
                 await rt.options.stage_hook(stage, ctx.deployment_id)
-            if stage == "flip":
-                await _flip(attempt, ctx)
-            else:
-                detail = await STAGE_HANDLERS[stage](rt, ctx)
+            began = time.perf_counter()
+            try:
+                with start_span(f"deploy.{stage}"):
+                    if stage == "flip":
+                        await _flip(attempt, ctx)
+                    else:
+                        detail = await STAGE_HANDLERS[stage](rt, ctx)
+            finally:
+                DEPLOY_STAGE_SECONDS.labels(stage).observe(time.perf_counter() - began)
+            if stage != "flip":
                 await deployments.record_stage(rt.db, ctx.deployment_id, stage, "passed", detail)
             state = after
     except StageFailed as exc:
