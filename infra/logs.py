@@ -108,7 +108,7 @@ class Redactor:
         for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, "<redacted>")
-        return _BARE_TOKEN.sub("<redacted>", redact(text))
+        return redact(_BARE_TOKEN.sub("<redacted>", text))
 
 
 def _fields(record: logging.LogRecord) -> dict[str, Any]:

@@ -71,6 +71,7 @@ __all__ = [
 ]
 
 _SAMPLE = 1000
+_SCAN_COUNT = 1000
 OTHER = "_other"
 """The ``bot`` label of everything past ``max_bots`` series."""
 
@@ -253,8 +254,9 @@ class RedisCollector(Collector):
 
     def _read(self) -> list[tuple[str, int, float | None, int, int]]:
         """``(bot, depth, oldest age s, dlq in, dlq out)`` of every tracked bot."""
+        active = self._sample()
         self._scan()
-        bots = sorted(self._known)
+        bots = sorted(self._known | active)[: self.max_tracked]
         if not bots:
             return []
         with self._redis.pipeline(transaction=False) as pipe:
@@ -274,26 +276,27 @@ class RedisCollector(Collector):
             rows.append((bot, int(depth or 0), age, int(dlq_in), int(dlq_out)))
         return rows
 
-    def _scan(self) -> None:
-        # Bots with work now: a sample of the chats ready or leased (members "<botId>:<chatId>").
+    def _sample(self) -> set[str]:
+        """Bots with work now: those of the first chats ready or leased (members ``<botId>:<chatId>``)."""
         with self._redis.pipeline(transaction=False) as pipe:
             pipe.zrange(self._queue.ready, 0, _SAMPLE - 1)
             pipe.zrange(self._queue.leases, 0, _SAMPLE - 1)
-            for members in pipe.execute():
-                for member in members:
-                    text = member.decode() if isinstance(member, bytes) else str(member)
-                    if len(self._known) < self.max_tracked:
-                        self._known.add(text.rsplit(":", 1)[0])
-        # Every bot, eventually: the depth key outlives the bot's last update, dead letters stay until handled.
-        patterns = [self._queue.depth("*"), self._queue.dlq_in("*"), self._out.dlq_out("*")]
-        starts = [p[:-1] for p in patterns]
+            replies = pipe.execute()
+        return {_text(member).rsplit(":", 1)[0] for members in replies for member in members}
+
+    def _scan(self) -> None:
+        """Go on with the pass over the keyspace for at most ``scan_budget`` keys; a finished pass replaces ``_known``.
+
+        Every bot is found eventually: its depth key outlives its last update, dead letters stay until handled.
+        """
+        starts = [self._queue.depth(""), self._queue.dlq_in(""), self._out.dlq_out("")]
         examined = 0
         while examined < self.scan_budget:
-            # One SCAN of the whole keyspace, filtered here: MATCH cannot take three patterns.
-            self._cursor, keys = self._redis.scan(self._cursor, match=f"{self._prefix}:*", count=1000)
-            examined += 1000
+            # MATCH takes one pattern: SCAN the prefix and sort the keys here.
+            self._cursor, keys = self._redis.scan(self._cursor, match=f"{self._prefix}:*", count=_SCAN_COUNT)
+            examined += _SCAN_COUNT
             for raw in keys:
-                key = raw.decode() if isinstance(raw, bytes) else str(raw)
+                key = _text(raw)
                 for start in starts:
                     if key.startswith(start) and len(self._pass) < self.max_tracked:
                         self._pass.add(key[len(start) :])
@@ -325,6 +328,10 @@ class RedisCollector(Collector):
             dlq.add_metric([OTHER, "in"], sum(r[3] for r in rest))
             dlq.add_metric([OTHER, "out"], sum(r[4] for r in rest))
         yield from (depth, age, dlq)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def exposition(*registries: CollectorRegistry) -> bytes:

@@ -1,4 +1,4 @@
-"""Shared fixtures: the network guard and a minimal valid spec factory."""
+"""Shared fixtures: the network guard, a minimal valid spec factory, services, recorded spans."""
 
 from __future__ import annotations
 
@@ -15,8 +15,12 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 import redis
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from botkiln.infra.db import migrate
+from botkiln.infra.tracing import set_provider
 from tests.services import POSTGRES_URL, REDIS_URL, admin_sql, service_unavailable
 
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
@@ -143,3 +147,15 @@ def redis62_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         client.close()
         server.terminate()
         server.wait(5)
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    """Tracing on for the test (the SDK's provider with an in-memory exporter); off again afterwards."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    set_provider(provider)
+    yield exporter
+    set_provider(None)
+    provider.shutdown()
