@@ -12,8 +12,12 @@ Per claimed update (docs/runtime.md has the sequence and the crash analysis):
 4. hand the actions to the ``OutboundSender`` with ``dedup_key = <botId>:<updateId>`` (each
    action index is sent at most once), then acknowledge and forget the effects.
 
-The chat lease is renewed every third of its length while the update is handled; if a
-renewal finds the lease lost, the handling is cancelled (another executor owns the chat).
+The chat lease is renewed every third of its length while the update is handled, and once more
+right before each Bot API call (the send fence). Losing it is checked cooperatively, never by
+cancelling: the commit and the ack are fenced by the lease token in Redis, and a sender whose lease
+is gone sends nothing more. (Cancelling a task in the middle of a Redis command is what stalled
+updates under 429 storms: in Python 3.11 such a cancellation can be absorbed on its way out of
+redis-py, and the keeper being stopped then renewed the lease forever while the update waited for it.)
 Analytics rows are published best effort: a failure is logged, never fails the update.
 
 ``drain`` claims chat after chat until none is ready, then lingers on the wake list for
@@ -149,20 +153,19 @@ class Executor:
         return Drained(handled, more=True)
 
     async def handle(self, claim: Claim) -> Handled:
-        """Process one claimed update, keeping its lease alive; ``lost`` if the lease was lost meanwhile."""
+        """Process one claimed update, keeping its lease alive; ``lost`` if the lease was lost meanwhile.
+
+        When this is cancelled (shutdown) the lease runs out and the update is re-delivered.
+        """
         lease = _Lease(self.queue, claim, self.options.lease_ms)
-        work = asyncio.create_task(self._handle(claim, lease))
-        lease.keep(work)
+        lease.start()
         try:
-            return await work
-        except asyncio.CancelledError:
-            if lease.lost:
-                _log.warning("executor: lost the lease of %s:%s mid-update", claim.bot_id, claim.chat_id)
-                return Handled("lost", reason="lease lost")
-            work.cancel()  # we are being cancelled (shutdown): the lease runs out and the update is re-delivered
-            raise
+            handled = await self._handle(claim, lease)
         finally:
             await lease.stop()
+        if handled.outcome == "lost":
+            _log.warning("executor: lost the lease of %s:%s (%s)", claim.bot_id, claim.chat_id, handled.reason)
+        return handled
 
     async def _handle(self, claim: Claim, lease: _Lease) -> Handled:
         now_ms = int(self._clock() * 1000)
@@ -181,15 +184,17 @@ class Executor:
             except Exception as exc:  # the bot's code (or its output) failed: the chat moves on
                 return await self._dead_letter(claim, lease, ref, f"bot code failed: {type(exc).__name__}: {exc}")
             effects = Effects(bot.rev_hash, result.actions)
-            if not await self.states.commit(claim, result.state, effects, ttl_s=bot.state_ttl_s):
+            if lease.lost or not await self.states.commit(claim, result.state, effects, ttl_s=bot.state_ttl_s):
                 return Handled("lost", reason="lease lost before commit")
             rows = rows_from_telemetry(ref, result.events)
-        # Not fenced per call yet (OutboundSender.send(fence=...) exists): with a lease renewal as the fence,
-        # replies stalled under 429 storms in tests/runtime; see test_executor_lease.py, race 1.
         report = await self._sender.send(
-            claim.bot_id, bot.token, claim.chat_id, effects.actions, dedup_key=f"{claim.bot_id}:{claim.update_id}"
-        )
-        await lease.stop()  # a renewal racing the ack would find the lease gone and cancel what follows
+            claim.bot_id, bot.token, claim.chat_id, effects.actions, dedup_key=f"{claim.bot_id}:{claim.update_id}",
+            fence=lease.renew,
+        )  # fmt: skip
+        if report.count("fenced"):  # the next holder finishes the sending; the engine will not run again
+            await self._publish(rows)
+            return Handled("lost", report, "lease lost while sending")
+        await lease.stop()  # the ack ends the lease: no renewal may run after it
         if not await self.queue.ack(claim):
             await self._publish(rows)  # the engine ran and committed: a redelivery will not emit these again
             return Handled("lost", report, "lease lost before ack")
@@ -249,43 +254,48 @@ class Executor:
 
 
 class _Lease:
-    """A claim's lease while its update is handled: renewed every third of it, and right before each send.
+    """A claim's lease while its update is handled: renewed every third of it, and on demand (the send fence).
 
-    When a renewal finds the lease gone, ``lost`` is set and the update's work is cancelled.
+    ``lost`` is set when a renewal finds the lease gone; the handler checks it (nothing is cancelled).
+    ``stop`` never interrupts a renewal in flight: it lets it finish, then the keeper ends.
     """
 
     def __init__(self, queue: RedisChatQueue, claim: Claim, lease_ms: int) -> None:
         self._queue, self._claim, self._lease_ms = queue, claim, lease_ms
         self.lost = False
         self._keeper: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
-    def keep(self, work: asyncio.Task[Handled]) -> None:
-        """Start renewing in the background for ``work``."""
-        self._keeper = asyncio.create_task(self._keep(work))
+    def start(self) -> None:
+        """Start renewing in the background."""
+        self._keeper = asyncio.create_task(self._keep())
 
     async def renew(self) -> bool:
         """Extend the lease to a full period from now; False (and ``lost``) if it is gone."""
-        if not await self._queue.renew(self._claim, self._lease_ms):
+        if not self.lost and not await self._queue.renew(self._claim, self._lease_ms):
             self.lost = True
         return not self.lost
 
     async def stop(self) -> None:
-        """Stop renewing (before settling the claim: the ack ends the lease)."""
-        if self._keeper is not None:
-            keeper, self._keeper = self._keeper, None
+        """Stop renewing (before settling the claim: the ack ends the lease); waits for a renewal in flight."""
+        keeper, self._keeper = self._keeper, None
+        if keeper is None:
+            return
+        self._stopping.set()
+        done, _ = await asyncio.wait({keeper}, timeout=self._lease_ms / 1000)
+        if not done:  # Redis is not answering: leave the keeper behind (its renewal is fenced anyway)
+            _log.warning("executor: a lease renewal of %s:%s did not finish", self._claim.bot_id, self._claim.chat_id)
             keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
 
-    async def _keep(self, work: asyncio.Task[Handled]) -> None:
+    async def _keep(self) -> None:
         period = self._lease_ms / 3000
-        while True:
-            await asyncio.sleep(period)
+        while not self.lost:
+            # Wait for the period or for stop(), without ever cancelling a Redis call.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), period)
+            if self._stopping.is_set():
+                return
             try:
-                alive = await self.renew()
+                await self.renew()
             except Exception as exc:  # Redis trouble: keep going, the commit and ack are fenced anyway
                 _log.warning("executor: lease renewal failed (%s)", type(exc).__name__)
-                continue
-            if not alive:
-                work.cancel()
-                return

@@ -28,6 +28,8 @@ WORKER_READY = "botkiln worker: "
 """The start of the line a worker logs once it consumes its queues."""
 START_TIMEOUT_S = 60.0
 TAIL_LINES = 40
+TASK_DUMP = "asyncio task(s)"
+"""What a worker's SIGUSR1 task dump starts with (workers/process.py)."""
 _CALL_LOG = "httpx: HTTP Request:"
 _SETPRIV = shutil.which("setpriv")
 _ORPHAN_GUARD = [_SETPRIV, "--pdeathsig", "KILL"] if _SETPRIV else []
@@ -65,7 +67,11 @@ class Process:
             text = self.stderr.read_text(errors="replace")
         except OSError:
             return ""
-        return "\n".join([line for line in text.splitlines() if _CALL_LOG not in line][-lines:])
+        kept = [line for line in text.splitlines() if _CALL_LOG not in line]
+        dump = max((i for i, line in enumerate(kept) if TASK_DUMP in line), default=None)
+        if dump is not None and dump < len(kept) - lines:  # the whole task dump, then the tail
+            return "\n".join([*kept[dump:][:400], "...", *kept[-lines:]])
+        return "\n".join(kept[-lines:])
 
 
 def free_port() -> int:
@@ -171,7 +177,16 @@ class Cluster:
         return [p for p in self.servers + self.workers if not p.alive]
 
     def report(self) -> str:
-        """Every process's state and the tail of its stderr (for a failure message)."""
+        """Every process's state and the tail of its stderr (for a failure message).
+
+        Running workers are asked first to log their asyncio tasks (SIGUSR1), so a stuck update shows where it waits.
+        """
+        asked = [p for p in self.workers if p.alive]
+        for p in asked:
+            with contextlib.suppress(ProcessLookupError):
+                p.popen.send_signal(signal.SIGUSR1)
+        if asked:
+            time.sleep(1.0)
         parts = []
         for p in self.servers + self.workers + self.retired:
             state = "running" if p.alive else f"exited {p.popen.returncode}"

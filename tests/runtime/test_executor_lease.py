@@ -2,9 +2,8 @@
 
 1. **A holder stalled past its lease must not send.** Pausing a real worker with SIGSTOP for 3 s during
    traffic once gave one chat ``[.., 7, 8, 5, 9, ..]``: update 5's reply a second time, after update 8's.
-   ``OutboundSender.send(fence=)`` can renew the chat lease right before every Bot API call (a holder
-   that lost its lease then sends nothing more); the executor does not pass it yet: with it, replies
-   stalled under 429 storms in ``test_scale_faults.py`` (not yet understood), so this stays an xfail.
+   The executor passes a renewal of the chat lease as ``OutboundSender.send(fence=)``: right before
+   every Bot API call the lease is extended, and a holder that lost it sends nothing more.
    Here, deterministically: executor A holds update 1's lease, has committed its effects, then
    stalls on its way to Telegram (a GC pause, CPU starvation, SIGSTOP) until executor B, on a thread of
    its own, has taken the expired lease and answered updates 1 and 2. A resumes: its fence finds the lease
@@ -18,11 +17,17 @@
    rows) are done, it finds no lease, cancels the update, and ``handle`` reports ``lost``: the effects
    stay for an hour and the update's ``message_sent`` / ``update_processed`` rows are never published.
    Here a ``forget`` slower than a renewal period makes the keeper's tick fall in that window.
+
+3. **A keeper stopped mid-renewal.** The first fix of race 2 cancelled the keeper task; cancelling a task
+   in the middle of a redis-py command can be absorbed on Python 3.11, and the keeper then renewed the
+   lease forever while the update waited for it to end (a few chats stalled under 429 storms). The keeper
+   is now stopped cooperatively: ``stop`` lets a renewal in flight finish and no renewal starts after it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import threading
 import time
@@ -87,11 +92,6 @@ async def _executor(settings: Settings, prefix: str) -> tuple[Runtime, Executor]
     return rt, executor
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the executor does not fence its sends yet: a lease renewal as OutboundSender's fence fixes this race "
-    "but made replies stall under 429 storms (test_scale_faults); race 1 of this module's docstring",
-)
 async def test_an_executor_stalled_past_its_lease_sends_nothing_after_the_next_holder(
     settings: Settings, prefix: str, pool: Pool, store: FsArtifactStore, owner: tuple[UUID, UUID],
     standin: BotApiStandIn, monkeypatch: pytest.MonkeyPatch,
@@ -132,9 +132,8 @@ async def test_an_executor_stalled_past_its_lease_sends_nothing_after_the_next_h
             b_done.wait(20)  # A's event loop is frozen here: no lease renewal, no cancellation, nothing
         await real_wait(self, *args)
 
-    async def keeper_behind(*args: Any) -> bool:
-        await asyncio.Event().wait()  # A's renewal has not come round yet when its call goes out (see above)
-        return False
+    async def keeper_behind(self: executor_module._Lease) -> None:
+        await self._stopping.wait()  # no background renewal: A's has not come round yet when its call goes out
 
     monkeypatch.setattr(OutboundSender, "_wait_turn", stall_a_once)
     monkeypatch.setattr(executor_module._Lease, "_keep", keeper_behind)
@@ -181,3 +180,48 @@ async def test_a_renewal_after_the_ack_does_not_cancel_forgetting_the_effects(
     # Then it is answered once, done, and its effects are forgotten
     assert [r.text for r in replies(bot)] == [f"old|old|1|{CHAT}:1"]
     assert (handled.outcome, effects) == ("done", None)
+
+
+async def test_an_update_does_not_wait_on_a_renewal_in_flight_that_absorbs_a_cancellation(
+    settings: Settings, prefix: str, pool: Pool, store: FsArtifactStore, owner: tuple[UUID, UUID],
+    standin: BotApiStandIn, monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    # Given one queued update, and keeper renewals that take half a lease and absorb a cancellation
+    # (as a redis-py command cancelled mid-flight can on Python 3.11)
+    bot = await create_echo_bot(pool, store, owner, standin, [CHAT])
+    rt, executor = await _executor(settings, prefix)
+    queue = RedisChatQueue(rt.redis, prefix=prefix)
+    update = plan([CHAT], 1)[CHAT][0]
+    await queue.enqueue(bot.bot_id, CHAT, update.update_id, update.body)
+    real_renew, real_send = RedisChatQueue.renew, OutboundSender.send
+    keeper_renewing = asyncio.Event()
+    keeper_renewals: list[float] = []
+
+    async def stubborn_renew(self: RedisChatQueue, claim: Any, lease_ms: int) -> bool:
+        task = asyncio.current_task()
+        if task is not None and task.get_coro().__qualname__.endswith("_keep"):  # type: ignore[union-attr]
+            keeper_renewals.append(time.monotonic())
+            keeper_renewing.set()
+            with contextlib.suppress(asyncio.CancelledError):  # absorbed
+                await asyncio.sleep(LEASE_MS / 1000 / 2)
+        return await real_renew(self, claim, lease_ms)
+
+    async def send_while_the_keeper_renews(self: OutboundSender, *args: Any, **kwargs: Any) -> Any:
+        await keeper_renewing.wait()  # the update ends while a keeper renewal is in flight
+        return await real_send(self, *args, **kwargs)
+
+    monkeypatch.setattr(RedisChatQueue, "renew", stubborn_renew)
+    monkeypatch.setattr(OutboundSender, "send", send_while_the_keeper_renews)
+    try:
+        # When the executor handles it
+        claim = await queue.claim("executor", LEASE_MS)
+        assert claim is not None
+        handled = await asyncio.wait_for(executor.handle(claim), 10)
+        ended = time.monotonic()
+        await asyncio.sleep(LEASE_MS / 1000)
+    finally:
+        await rt.aclose()
+    # Then it is done and answered once, and no keeper renewal started after it ended
+    assert handled.outcome == "done"
+    assert [r.text for r in replies(bot)] == [f"old|old|1|{CHAT}:1"]
+    assert keeper_renewals and max(keeper_renewals) < ended
