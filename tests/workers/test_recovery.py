@@ -212,7 +212,8 @@ async def test_an_attempt_that_lost_its_lease_stops_without_flipping(
 async def test_a_deploy_over_its_time_limit_ends_failed_and_leaves_the_old_revision(
     pool: Pool, broker: dramatiq.Broker, pause: Pause, owner: tuple[UUID, UUID]
 ) -> None:
-    # Given A serves and a deploy of B whose message allows it 500 ms, held at health for longer
+    # Given A serves and a deploy of B whose message allows it 3 s (room to reach health on a loaded machine),
+    # held at health for longer
     bot_id = await new_bot(pool, owner)
     rev_a = await generated(pool, broker, bot_id, spec_for(bot_id, greeting="A"))
     rev_b = await generated(pool, broker, bot_id, spec_for(bot_id, greeting="B"))
@@ -220,9 +221,10 @@ async def test_a_deploy_over_its_time_limit_ends_failed_and_leaves_the_old_revis
     pause.stage = "health"
     enqueued = await tasks.enqueue_task(pool, kind="deploy", payload={"revHash": rev_b}, actor_id=None, bot_id=bot_id)
     assert isinstance(enqueued, tasks.Enqueued)
-    broker.get_actor(DEPLOY).send_with_options(args=(str(enqueued.task.id),), time_limit=500)
-    # When Dramatiq's time limit interrupts it
-    done = await wait_task(pool, enqueued.task.id, within=10)
+    broker.get_actor(DEPLOY).send_with_options(args=(str(enqueued.task.id),), time_limit=3000)
+    # When it reaches health and Dramatiq's time limit interrupts it there
+    await pause.wait_reached()
+    done = await wait_task(pool, enqueued.task.id, within=15)
     # Then the task is failed (not left running), the deployment closed at health, and A still serves
     assert done.status == "failed" and done.lease_owner is None
     assert done.error == "stopped: the time limit ran out or the worker is shutting down"
