@@ -42,7 +42,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from botkiln.infra.redis_keys import PREFIX, ChatQueueKeys, OutboundKeys
+from botkiln.interpreter.host import ApiPerformer, Engine
 from botkiln.interpreter.quickjs import SandboxPool
+from botkiln.interpreter.types import ApiRequest, ApiResult, StepInput, StepOutput
 
 __all__ = [
     "CONTENT_TYPE_LATEST",
@@ -65,8 +67,10 @@ __all__ = [
     "MetricsServer",
     "RedisCollector",
     "SandboxPoolCollector",
+    "TimedApi",
     "exposition",
     "serve_metrics",
+    "timed_engine",
     "token_ok",
 ]
 
@@ -154,6 +158,29 @@ GRAPHQL_ERRORS = Counter(
     ["type", "field"],
     registry=REGISTRY,
 )
+
+
+def timed_engine(engine: Engine) -> Engine:
+    """``engine`` observing each step in ``botkiln_executor_seconds{phase="sandbox_step"}``."""
+    observed = EXECUTOR_SECONDS.labels("sandbox_step")
+
+    def step(data: StepInput) -> StepOutput:
+        with observed.time():
+            return engine(data)
+
+    return step
+
+
+class TimedApi:
+    """An ``ApiPerformer`` observing each apiCall in ``botkiln_executor_seconds{phase="api_call"}``."""
+
+    def __init__(self, api: ApiPerformer) -> None:
+        self._api = api
+        self._observed = EXECUTOR_SECONDS.labels("api_call")
+
+    def perform(self, request: ApiRequest) -> ApiResult:
+        with self._observed.time():
+            return self._api.perform(request)
 
 
 class SandboxPoolCollector(Collector):

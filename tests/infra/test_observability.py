@@ -18,7 +18,7 @@ import string
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import Any, cast
 
 import dramatiq
 import httpx
@@ -44,7 +44,16 @@ from botkiln.infra.logs import (
     log_context,
     secret_values,
 )
-from botkiln.infra.metrics import OTHER, RedisCollector, SandboxPoolCollector, serve_metrics, token_ok
+from botkiln.infra.metrics import (
+    OTHER,
+    REGISTRY,
+    RedisCollector,
+    SandboxPoolCollector,
+    TimedApi,
+    serve_metrics,
+    timed_engine,
+    token_ok,
+)
 from botkiln.infra.outbound import OutboundLimiter, OutboundSender
 from botkiln.infra.settings import Settings
 from botkiln.infra.telegram_api import BotApiError
@@ -278,6 +287,26 @@ def test_the_pool_collector_reads_the_pools_own_counters() -> None:
     # And an unwatched pool no longer counts
     collector.unwatch(first)
     assert value("botkiln_sandbox_pool_size") == 1 and value("botkiln_sandbox_pool_misses_total") == 1
+
+
+def test_the_executor_wrappers_time_steps_and_api_calls() -> None:
+    def count(phase: str) -> float:
+        return REGISTRY.get_sample_value("botkiln_executor_seconds_count", {"phase": phase}) or 0.0
+
+    class Api:
+        def perform(self, request: Any) -> Any:
+            return {"ok": True, "status": 200, "json": request["url"]}
+
+    def engine(data: Any) -> Any:
+        return {"actions": [], "state": data["state"], "events": []}
+
+    steps, calls = count("sandbox_step"), count("api_call")
+    step: Any = timed_engine(engine)
+    for n in range(3):
+        assert step({"state": n})["state"] == n
+    answer: Any = TimedApi(Api()).perform(cast(Any, {"url": "https://x.example/"}))
+    assert answer["json"] == "https://x.example/"
+    assert (count("sandbox_step") - steps, count("api_call") - calls) == (3, 1)
 
 
 # -- metrics: Redis gauges ----------------------------------------------------------------------
