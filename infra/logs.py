@@ -43,6 +43,7 @@ __all__ = [
     "current_context",
     "log_context",
     "secret_values",
+    "set_log_context",
 ]
 
 CONTEXT_FIELDS = ("bot", "chat", "update", "revision", "request_id", "task")
@@ -62,15 +63,32 @@ def log_context(**fields: str | int | None) -> Iterator[None]:
     Raises:
         TypeError: a field that is not in ``CONTEXT_FIELDS``.
     """
-    unknown = set(fields) - set(CONTEXT_FIELDS)
-    if unknown:
-        raise TypeError(f"log_context takes {', '.join(CONTEXT_FIELDS)}; not {', '.join(sorted(unknown))}")
+    _check_fields(fields)
     merged = {**_CONTEXT.get(), **{k: v for k, v in fields.items() if v is not None}}
     token = _CONTEXT.set(MappingProxyType(merged))
     try:
         yield
     finally:
         _CONTEXT.reset(token)
+
+
+def set_log_context(**fields: str | int | None) -> None:
+    """Add ``fields`` for the rest of the current asyncio task (a task runs in its own copy of the context).
+
+    For a task that learns a field midway (the executor's revision, once the bot is resolved). Not for
+    a plain thread that runs one job after another: use ``log_context`` there.
+
+    Raises:
+        TypeError: a field that is not in ``CONTEXT_FIELDS``.
+    """
+    _check_fields(fields)
+    _CONTEXT.set(MappingProxyType({**_CONTEXT.get(), **{k: v for k, v in fields.items() if v is not None}}))
+
+
+def _check_fields(fields: Mapping[str, object]) -> None:
+    unknown = set(fields) - set(CONTEXT_FIELDS)
+    if unknown:
+        raise TypeError(f"log_context takes {', '.join(CONTEXT_FIELDS)}; not {', '.join(sorted(unknown))}")
 
 
 def current_context() -> dict[str, str | int]:

@@ -28,6 +28,7 @@ from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import redis
+from opentelemetry.trace import SpanKind
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -42,6 +43,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from botkiln.infra.redis_keys import PREFIX, ChatQueueKeys, OutboundKeys
+from botkiln.infra.tracing import start_span
 from botkiln.interpreter.host import ApiPerformer, Engine
 from botkiln.interpreter.quickjs import SandboxPool
 from botkiln.interpreter.types import ApiRequest, ApiResult, StepInput, StepOutput
@@ -161,25 +163,25 @@ GRAPHQL_ERRORS = Counter(
 
 
 def timed_engine(engine: Engine) -> Engine:
-    """``engine`` observing each step in ``botkiln_executor_seconds{phase="sandbox_step"}``."""
+    """``engine`` with each step in a ``sandbox.step`` span and ``botkiln_executor_seconds{phase="sandbox_step"}``."""
     observed = EXECUTOR_SECONDS.labels("sandbox_step")
 
     def step(data: StepInput) -> StepOutput:
-        with observed.time():
+        with start_span("sandbox.step"), observed.time():
             return engine(data)
 
     return step
 
 
 class TimedApi:
-    """An ``ApiPerformer`` observing each apiCall in ``botkiln_executor_seconds{phase="api_call"}``."""
+    """An ``ApiPerformer`` timing each apiCall: an ``api_call`` span, ``botkiln_executor_seconds{phase=api_call}``."""
 
     def __init__(self, api: ApiPerformer) -> None:
         self._api = api
         self._observed = EXECUTOR_SECONDS.labels("api_call")
 
     def perform(self, request: ApiRequest) -> ApiResult:
-        with self._observed.time():
+        with start_span("api_call", kind=SpanKind.CLIENT), self._observed.time():
             return self._api.perform(request)
 
 

@@ -43,6 +43,7 @@ from botkiln.infra.logs import (
     current_context,
     log_context,
     secret_values,
+    set_log_context,
 )
 from botkiln.infra.metrics import (
     OTHER,
@@ -152,6 +153,27 @@ async def test_the_context_follows_awaits_and_threads(logger: tuple[logging.Logg
 
     await asyncio.gather(one("a"), one("b"))
     assert sorted(line["bot"] for line in lines(out)) == ["a", "b"]
+
+
+@pytest.mark.anyio
+async def test_a_task_may_add_context_midway_without_touching_its_caller(
+    logger: tuple[logging.Logger, io.StringIO],
+) -> None:
+    log, out = logger
+
+    async def handle() -> None:
+        log.info("claimed")
+        set_log_context(revision="r1")
+        log.info("resolved")
+
+    with log_context(bot="b"):
+        await asyncio.create_task(handle())
+        log.info("caller")
+    assert [(line["msg"], line.get("revision")) for line in lines(out)] == [
+        ("claimed", None), ("resolved", "r1"), ("caller", None),
+    ]  # fmt: skip
+    with pytest.raises(TypeError):
+        set_log_context(state="x")
 
 
 @pytest.mark.parametrize("fmt", ["json", "text"])
@@ -289,7 +311,7 @@ def test_the_pool_collector_reads_the_pools_own_counters() -> None:
     assert value("botkiln_sandbox_pool_size") == 1 and value("botkiln_sandbox_pool_misses_total") == 1
 
 
-def test_the_executor_wrappers_time_steps_and_api_calls() -> None:
+def test_the_executor_wrappers_time_steps_and_api_calls(spans: InMemorySpanExporter) -> None:
     def count(phase: str) -> float:
         return REGISTRY.get_sample_value("botkiln_executor_seconds_count", {"phase": phase}) or 0.0
 
@@ -307,6 +329,7 @@ def test_the_executor_wrappers_time_steps_and_api_calls() -> None:
     answer: Any = TimedApi(Api()).perform(cast(Any, {"url": "https://x.example/"}))
     assert answer["json"] == "https://x.example/"
     assert (count("sandbox_step") - steps, count("api_call") - calls) == (3, 1)
+    assert sorted(s.name for s in spans.get_finished_spans()) == ["api_call", *["sandbox.step"] * 3]
 
 
 # -- metrics: Redis gauges ----------------------------------------------------------------------
