@@ -79,3 +79,37 @@ def test_runtime_variables_are_read_and_feed_the_outbound_rates() -> None:
     assert (settings.ingress_rate, settings.ingress_max_body, settings.ingress_max_depth) == (50, 4096, 10)
     defaults = Settings.from_env({})
     assert defaults.outbound_rates == () and not defaults.apicall_private_ok and defaults.executor_lease_ms == 15_000
+
+
+def test_observability_variables_are_read_and_the_token_is_never_shown() -> None:
+    assert (Settings().metrics_port, Settings().log_format, Settings().log_level) == (9100, "text", "INFO")
+    settings = Settings.from_env(
+        {
+            "BOTKILN_METRICS_TOKEN": "scrape-token-123",
+            "BOTKILN_METRICS_PORT": "0",
+            "BOTKILN_METRICS_HOST": "10.0.0.7",
+            "BOTKILN_LOG_FORMAT": "JSON",
+            "BOTKILN_LOG_LEVEL": "debug",
+            "BOTKILN_OTLP_ENDPOINT": "http://otel-collector:4318",
+        }
+    )
+    assert (settings.metrics_token, settings.metrics_port, settings.metrics_host) == ("scrape-token-123", 0, "10.0.0.7")
+    assert (settings.log_format, settings.log_level) == ("json", "DEBUG")
+    assert settings.otlp_endpoint == "http://otel-collector:4318"
+    assert "scrape-token-123" not in repr(settings) and "metrics_token=<set>" in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"BOTKILN_METRICS_PORT": "70000"}, "^BOTKILN_METRICS_PORT=70000 is not a port number"),
+        ({"BOTKILN_METRICS_PORT": "-1"}, "^BOTKILN_METRICS_PORT=-1 must be at least 0$"),
+        ({"BOTKILN_METRICS_HOST": "a host"}, "^BOTKILN_METRICS_HOST is malformed"),
+        ({"BOTKILN_LOG_FORMAT": "yaml"}, "^BOTKILN_LOG_FORMAT='yaml' is not one of text, json$"),
+        ({"BOTKILN_LOG_LEVEL": "LOUD"}, "^BOTKILN_LOG_LEVEL='LOUD' is not one of DEBUG, INFO, WARNING, ERROR$"),
+        ({"BOTKILN_OTLP_ENDPOINT": "collector:4318"}, "^BOTKILN_OTLP_ENDPOINT is malformed"),
+    ],
+)
+def test_a_malformed_observability_value_fails_naming_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env(env)
