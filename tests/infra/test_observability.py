@@ -17,7 +17,9 @@ import socket
 import string
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 
 import dramatiq
@@ -58,7 +60,14 @@ from botkiln.infra.metrics import (
 from botkiln.infra.outbound import OutboundLimiter, OutboundSender
 from botkiln.infra.settings import Settings
 from botkiln.infra.telegram_api import BotApiError
-from botkiln.infra.tracing import TracePropagation, current_traceparent, extract, start_span
+from botkiln.infra.tracing import (
+    TracePropagation,
+    configure_tracing,
+    current_traceparent,
+    extract,
+    set_provider,
+    start_span,
+)
 from botkiln.interpreter.conformance import Script, run_script
 from botkiln.interpreter.quickjs import PooledEngine, SandboxPool
 from tests.conftest import minimal_spec
@@ -480,6 +489,45 @@ def test_a_traceparent_carries_the_trace_through_a_queue(spans: InMemorySpanExpo
     assert consumer.context.trace_id == ids.trace_id and consumer.parent.span_id == ids.span_id
     assert orphan.parent is None and orphan.context.trace_id != ids.trace_id
     assert extract(None) == {} and current_traceparent() is None
+
+
+def test_with_an_endpoint_spans_are_exported_over_otlp_http(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a collector stand-in that records what is POSTed to it
+    received: list[tuple[str, str, bytes]] = []
+
+    class Collector(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.path, self.headers["Content-Type"], body))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Collector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.delenv("OTEL_SERVICE_NAME", raising=False)
+    provider = configure_tracing(
+        Settings(otlp_endpoint=f"http://127.0.0.1:{server.server_port}/"), service="botkiln-t1"
+    )
+    try:
+        # When a span ends and the batch is flushed
+        assert provider is not None
+        with start_span("exported-span", {"botkiln.bot": "b"}):
+            assert current_traceparent() is not None
+        assert provider.force_flush(10_000)
+    finally:
+        set_provider(None)
+        if provider is not None:
+            provider.shutdown()
+        server.shutdown()
+        server.server_close()
+    # Then the collector got it, protobuf on /v1/traces, with the service's name
+    [(path, content_type, body)] = received
+    assert (path, content_type) == ("/v1/traces", "application/x-protobuf")
+    assert b"exported-span" in body and b"botkiln-t1" in body
 
 
 def test_an_exception_marks_the_span_failed(spans: InMemorySpanExporter) -> None:
