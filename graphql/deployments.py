@@ -42,6 +42,7 @@ class TaskStatus(Enum):
 class DeploymentKind(Enum):
     DEPLOY = "deploy"
     ROLLBACK = "rollback"
+    ROLLOUT = "rollout"
 
 
 @strawberry.enum
@@ -122,6 +123,9 @@ class Deployment:
     actor_id: strawberry.ID | None
     created_at: datetime
     finished_at: datetime | None
+    percent: int | None = strawberry.field(
+        default=None, description="A rollout step's share of chats on `revHash`; null for a deploy or rollback."
+    )
 
     @classmethod
     def from_row(cls, d: deployments.Deployment) -> Deployment:
@@ -143,6 +147,7 @@ class Deployment:
             actor_id=None if d.actor_id is None else strawberry.ID(str(d.actor_id)),
             created_at=d.created_at,
             finished_at=d.finished_at,
+            percent=d.percent,
         )
 
 

@@ -42,7 +42,7 @@ from botkiln.infra.db.pool import Db
 from botkiln.infra.metrics import INGRESS_REQUESTS
 from botkiln.infra.ports import BOT_ID, Enqueued
 from botkiln.infra.redis_keys import PREFIX, ChatQueueKeys, ingress_rate
-from botkiln.infra.tracing import start_span
+from botkiln.infra.tracing import current_traceparent, start_span
 from botkiln.interpreter.events import normalize_update
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 -- a header name, not a secret
@@ -236,7 +236,7 @@ class Ingress:
             log.debug("ingress %s: update %d has no chat, dropped", bot_id, update_id)
             return _answer(200), "accepted"
         try:
-            queued = await self._queue.enqueue(bot_id, chat_id, update_id, body)
+            queued = await self._queue.enqueue(bot_id, chat_id, update_id, body, traceparent=current_traceparent())
         except (RedisError, OSError) as exc:
             log.warning("ingress %s: enqueue failed (%s) [%s]", bot_id, type(exc).__name__, request_id)
             return _answer(503, "unavailable", retry_after=1), "overloaded"

@@ -85,6 +85,17 @@ class RollbackFlipped(ProgressEvent):
     deployment_id: strawberry.ID | None
 
 
+@strawberry.type(
+    description="A gradual rollout changed: `stage` is its status (running, paused, completed, aborted), `message` "
+    "says the share of chats on the candidate `revHash` or why it was aborted; `deploymentId` records a traffic step."
+)
+class RolloutChanged(ProgressEvent):
+    rev_hash: str
+    stage: str | None
+    message: str | None
+    deployment_id: strawberry.ID | None
+
+
 EVENT_TYPES: tuple[type[ProgressEvent], ...] = (
     GenerateStarted,
     GenerateProgress,
@@ -95,6 +106,7 @@ EVENT_TYPES: tuple[type[ProgressEvent], ...] = (
     DeployFlipped,
     DeployFailed,
     RollbackFlipped,
+    RolloutChanged,
 )
 _BY_NAME = {cls.__name__: cls for cls in EVENT_TYPES}
 

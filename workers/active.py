@@ -10,12 +10,16 @@ Invariants:
 - revisions are immutable and content-addressed, so their artifacts are cached by hash
   (LRU) and read from the deploy's staged copy in Redis first, the artifact store second;
 - the bot token is decrypted only here and kept only in memory (never logged: the
-  dataclass field has ``repr=False``).
+  dataclass field has ``repr=False``);
+- an entry also carries the bot's route as PostgreSQL had it (``infra/routing.Route``); the
+  executor prefers the newer Redis copy and repairs an older one. ``at_revision`` gives the
+  same bot on another of its revisions (a rollout's candidate, a conversation's revision).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
@@ -30,8 +34,10 @@ from botkiln.infra.chat_state import DEFAULT_STATE_TTL_S
 from botkiln.infra.crypto import SecretBox
 from botkiln.infra.db.bots import decrypt_token
 from botkiln.infra.db.pool import Db
+from botkiln.infra.db.rollouts import load_route
 from botkiln.infra.ports import ArtifactStore
 from botkiln.infra.redis_keys import FLIPS, staged_revision
+from botkiln.infra.routing import Route
 
 _log = logging.getLogger(__name__)
 
@@ -49,6 +55,8 @@ class ActiveBot:
     source: str = field(repr=False)
     token: str = field(repr=False)
     username: str | None = None
+    route: Route | None = field(default=None, compare=False)
+    """The route as PostgreSQL had it when this entry was loaded."""
 
     @property
     def state_ttl_s(self) -> int:
@@ -100,6 +108,13 @@ class ActiveBots:
         self._bots[bot_id] = _Entry(value, now)
         return value
 
+    async def at_revision(self, bot: ActiveBot, rev_hash: str) -> ActiveBot:
+        """``bot`` running ``rev_hash`` instead (same token and route; the revision's artifacts are cached)."""
+        if rev_hash == bot.rev_hash:
+            return bot
+        spec, source = await self._revision(bot.bot_id, rev_hash)
+        return dataclasses.replace(bot, rev_hash=rev_hash, spec=spec, source=source)
+
     def invalidate(self, bot_id: str) -> None:
         """Forget the bot's entry (after a flip); the next ``get`` re-reads it."""
         self._bots.pop(bot_id, None)
@@ -142,8 +157,9 @@ class ActiveBots:
         token = await decrypt_token(self._db, self._box, bot_id)
         if not token:
             return Inactive("the bot has no Telegram token")
+        route = await load_route(self._db, bot_id)
         spec, source = await self._revision(bot_id, rev_hash)
-        return ActiveBot(bot_id, rev_hash, spec, source, token, row["telegram_username"])
+        return ActiveBot(bot_id, rev_hash, spec, source, token, row["telegram_username"], route)
 
     async def _revision(self, bot_id: str, rev_hash: str) -> tuple[dict[str, Any], str]:
         cached = self._revisions.get(rev_hash)

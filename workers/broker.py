@@ -46,7 +46,7 @@ from botkiln.infra.metrics import SANDBOX_POOLS
 from botkiln.infra.redis_keys import DRAMATIQ_NAMESPACE
 from botkiln.infra.settings import Settings
 from botkiln.infra.tracing import TracePropagation
-from botkiln.workers import deploy, execute, generate, rollback
+from botkiln.workers import deploy, execute, generate, rollback, rollout_controller
 from botkiln.workers.attempt import CONTROL_QUEUE, MAX_RETRIES
 from botkiln.workers.recovery import monitor
 from botkiln.workers.runtime import Runtime, WorkerOptions, open_runtime
@@ -96,6 +96,11 @@ class WorkerResources(Middleware):
                     rt.redis, broker, prefix=self.options.redis_prefix, interval_s=self.options.pump_interval_s
                 )
                 self._background.append(asyncio.run_coroutine_threadsafe(pumping, loop_thread.loop))
+            if self.options.rollout_interval_s > 0:
+                controlling = rollout_controller.run(
+                    rt.db, rt.redis, prefix=self.options.redis_prefix, interval_s=self.options.rollout_interval_s
+                )
+                self._background.append(asyncio.run_coroutine_threadsafe(controlling, loop_thread.loop))
 
     def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         loop_thread = get_event_loop_thread()

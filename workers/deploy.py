@@ -31,17 +31,19 @@ import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 from uuid import UUID
 
 import dramatiq
 
-from botkiln.infra.db import audit, bots, deployments, revisions
+from botkiln.infra.db import audit, bots, deployments, revisions, rollouts
 from botkiln.infra.db.deployments import Kind
 from botkiln.infra.db.pool import Db, transaction
+from botkiln.infra.db.rollouts import RolloutPlan
 from botkiln.infra.metrics import DEPLOY_STAGE_SECONDS, DEPLOYS, ROLLBACK_SECONDS
-from botkiln.infra.progress import EventType, progress_event, publish_flip
+from botkiln.infra.progress import EventType, progress_event
+from botkiln.infra.rollout_control import announce_route
 from botkiln.infra.tracing import start_span
 from botkiln.workers.attempt import (
     CONTROL_QUEUE,
@@ -79,9 +81,19 @@ async def _deploy(attempt: Attempt) -> None:
     async def target(db: Db, bot_id: str) -> str:
         return rev_hash
 
+    kind: Kind = "rollout" if payload.get("rollout") is not None else "deploy"
     await deploy_revision(
-        attempt, kind="deploy", target=target, force=bool(payload.get("forceIncompatible")), why=payload.get("why", "")
+        attempt, kind=kind, target=target, force=bool(payload.get("forceIncompatible")), why=payload.get("why", "")
     )
+
+
+def rollout_plan(payload: Mapping[str, Any]) -> RolloutPlan:
+    """The ``RolloutPlan`` of a rollout task's payload (camelCase keys, as the API wrote them)."""
+    raw = payload["rollout"]
+    return RolloutPlan(
+        percent=int(raw["percent"]), steps=tuple(int(s) for s in raw["steps"]), auto=bool(raw["auto"]),
+        dwell_s=int(raw["dwellSec"]), error_margin=float(raw["errorMargin"]), min_updates=int(raw["minUpdates"]),
+    )  # fmt: skip
 
 
 def lock_key(bot_id: str) -> int:
@@ -145,9 +157,15 @@ async def deploy_revision(attempt: Attempt, *, kind: Kind, target: Target, force
                 span.set_attribute("botkiln.revision", rev_hash)
                 if await revisions.get_revision(rt.db, bot_id, rev_hash) is None:
                     raise TaskFailed(f"bot {bot_id} has no revision {rev_hash}; generate it first", stage="preflight")
+                if await rollouts.get_live(rt.db, bot_id) is not None:
+                    action = "another rollout" if kind == "rollout" else f"a {kind}"
+                    raise TaskFailed(
+                        f"a rollout is live for this bot: promote or abort it before {action}", stage="preflight"
+                    )
+                percent = rollout_plan(task.payload).percent if kind == "rollout" else None
                 dep = await deployments.start_deployment(
                     rt.db, bot_id=bot_id, rev_hash=rev_hash, kind=kind, actor_id=task.actor_id, why=why,
-                    task_id=task.id,
+                    task_id=task.id, percent=percent,
                 )  # fmt: skip
                 ctx = DeployContext(bot_id, rev_hash, kind, force, dep.id, dep.previous_rev)
                 await attempt.emit(
@@ -163,11 +181,11 @@ async def deploy_revision(attempt: Attempt, *, kind: Kind, target: Target, force
     else:
         DEPLOYS.labels("succeeded").inc()
     flipped: EventType = "RollbackFlipped" if kind == "rollback" else "DeployFlipped"
-    await attempt.emit(_event(attempt, flipped, ctx, message=f"active was {ctx.previous_rev or 'nothing'}"))
-    try:
-        await publish_flip(rt.redis, bot_id, rev_hash)
-    except Exception as exc:  # the flip is committed; the broadcast only speeds up invalidation (docs/deploys.md)
-        _log.warning("flip of bot %s to %s not broadcast: %s", bot_id, rev_hash, describe(exc))
+    message = f"active was {ctx.previous_rev or 'nothing'}"
+    if kind == "rollout":
+        message = f"rollout started at {rollout_plan(task.payload).percent}% beside {ctx.previous_rev}"
+    await attempt.emit(_event(attempt, flipped, ctx, message=message))
+    await announce_route(rt.db, rt.redis, bot_id, rev_hash, prefix=rt.options.redis_prefix)
 
 
 async def _run_stages(attempt: Attempt, ctx: DeployContext) -> None:
@@ -211,11 +229,15 @@ async def _run_stages(attempt: Attempt, ctx: DeployContext) -> None:
 
 async def _flip(attempt: Attempt, ctx: DeployContext) -> None:
     rt, task = attempt.rt, attempt.task
+    if ctx.kind == "rollout":
+        await _start_rollout(attempt, ctx)
+        return
     async with transaction(rt.db) as conn:
         await attempt.fence(conn)
         result = await bots.flip_active(
-            conn, ctx.bot_id, ctx.previous_rev, ctx.rev_hash, deployment_id=ctx.deployment_id
-        )
+            conn, ctx.bot_id, ctx.previous_rev, ctx.rev_hash, deployment_id=ctx.deployment_id,
+            drain=ctx.kind == "deploy",
+        )  # fmt: skip
         if result.flipped:
             detail = {"deploymentId": ctx.deployment_id, "kind": ctx.kind, "previousRev": ctx.previous_rev}
             await audit.record(
@@ -224,10 +246,34 @@ async def _flip(attempt: Attempt, ctx: DeployContext) -> None:
             )  # fmt: skip
             await attempt.complete(conn, {**detail, "revHash": ctx.rev_hash})
     if not result.flipped:
+        if result.active_rev == ctx.previous_rev:
+            raise StageFailed(
+                f"a rollout started during the {ctx.kind}: promote or abort it first; nothing was flipped"
+            )
         raise StageFailed(
             f"the active revision changed from {ctx.previous_rev} to {result.active_rev} during the {ctx.kind}; "
             "nothing was flipped"
         )
+
+
+async def _start_rollout(attempt: Attempt, ctx: DeployContext) -> None:
+    rt, task = attempt.rt, attempt.task
+    plan = rollout_plan(task.payload)
+    try:
+        async with transaction(rt.db) as conn:
+            await attempt.fence(conn)
+            rollout = await rollouts.start(
+                conn, bot_id=ctx.bot_id, stable_rev=ctx.previous_rev, candidate_rev=ctx.rev_hash, plan=plan,
+                deployment_id=ctx.deployment_id, actor_id=task.actor_id, why=str(task.payload.get("why", "")),
+            )  # fmt: skip
+            detail = {"deploymentId": ctx.deployment_id, "kind": "rollout", "previousRev": ctx.previous_rev}
+            await audit.record(
+                conn, action="bot.rollout.start", actor_id=task.actor_id, bot_id=ctx.bot_id, target=ctx.rev_hash,
+                detail={**detail, "rolloutId": rollout.id, "percent": plan.percent, "auto": plan.auto},
+            )  # fmt: skip
+            await attempt.complete(conn, {**detail, "revHash": ctx.rev_hash, "rolloutId": rollout.id})
+    except rollouts.RolloutRefused as exc:
+        raise StageFailed(str(exc)) from None
 
 
 async def close_interrupted(db: Db, attempt: Attempt) -> list[int]:

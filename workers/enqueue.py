@@ -99,9 +99,16 @@ async def enqueue_deploy(
     idempotency_key: str | None,
     force_incompatible: bool = False,
     why: str = "",
+    rollout: dict[str, object] | None = None,
 ) -> Task | IdempotencyKeyReused:
-    """Deploy revision ``rev_hash``; ``force_incompatible`` accepts a state-shape change (docs/deploys.md)."""
+    """Deploy revision ``rev_hash``; ``force_incompatible`` accepts a state-shape change (docs/deploys.md).
+
+    With ``rollout`` (``RolloutPlan`` fields, camelCase) the flip stage opens a gradual rollout of the
+    revision instead of flipping every chat (docs/rollouts.md).
+    """
     payload: dict[str, object] = {"revHash": rev_hash, "forceIncompatible": force_incompatible, "why": why}
+    if rollout is not None:
+        payload["rollout"] = rollout
     return await _enqueue(
         db, broker, kind=deploy.KIND, payload=payload, bot_id=bot_id, user_id=user_id, idempotency_key=idempotency_key
     )

@@ -36,15 +36,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
+from opentelemetry.trace import SpanKind
 from redis.asyncio import Redis
 
 from botkiln.infra.analytics import EventRow, UpdateRef, host_row, rows_from_telemetry, update_ref
 from botkiln.infra.chat_queue import RedisChatQueue
 from botkiln.infra.chat_state import RedisChatState
 from botkiln.infra.http_api import HttpApi
+from botkiln.infra.logs import log_context, set_log_context
+from botkiln.infra.metrics import EXECUTOR_SECONDS, UPDATES, TimedApi, timed_engine
 from botkiln.infra.outbound import OutboundSender, SendReport
 from botkiln.infra.ports import Claim, Effects
 from botkiln.infra.redis_keys import RuntimeKeys
+from botkiln.infra.routing import ERROR_EVENTS, Choice, Route, RouteStore, choose, newest, next_affinity
+from botkiln.infra.tracing import start_span
 from botkiln.interpreter.host import ApiPerformer, UpdateResult, handle_update
 from botkiln.interpreter.quickjs import PooledEngine, SandboxPool
 from botkiln.interpreter.types import State
@@ -131,6 +136,7 @@ class Executor:
         self._consumer_id = consumer_id
         self._analytics = analytics
         self._keys = RuntimeKeys(prefix)
+        self._routes = RouteStore(redis, prefix=prefix)
         self.options = options or ExecutorOptions()
         self._api = api or self._http_api
         self._http_apis: dict[str, HttpApi] = {}
@@ -157,12 +163,21 @@ class Executor:
 
         When this is cancelled (shutdown) the lease runs out and the update is re-delivered.
         """
+        started = time.monotonic()
+        EXECUTOR_SECONDS.labels("queue_wait").observe(max(0.0, time.time() - claim.enqueued_ms / 1000))
+        attributes: dict[str, str | int] = {"botkiln.bot": claim.bot_id, "botkiln.update": claim.update_id}
         lease = _Lease(self.queue, claim, self.options.lease_ms)
-        lease.start()
-        try:
-            handled = await self._handle(claim, lease)
-        finally:
-            await lease.stop()
+        with (
+            log_context(bot=claim.bot_id, chat=claim.chat_id, update=claim.update_id),
+            start_span("update", attributes, kind=SpanKind.CONSUMER, parent=claim.traceparent),
+        ):
+            lease.start()
+            try:
+                handled = await self._handle(claim, lease)
+            finally:
+                await lease.stop()
+        UPDATES.labels(handled.outcome).inc()
+        EXECUTOR_SECONDS.labels("total").observe(time.monotonic() - started)
         if handled.outcome == "lost":
             _log.warning("executor: lost the lease of %s:%s (%s)", claim.bot_id, claim.chat_id, handled.reason)
         return handled
@@ -172,19 +187,35 @@ class Executor:
         bot = await self.bots.get(claim.bot_id)
         if isinstance(bot, Inactive):
             return await self._dead_letter(claim, lease, None, f"not run: {bot.reason}")
+        begun = await self.states.begin(
+            claim.bot_id, claim.chat_id, claim.update_id, route_key=self._routes.key(claim.bot_id)
+        )
+        route = await self._route(bot, begun.route)
+        choice = None
+        if begun.effects is None and route is not None:
+            choice = choose(route, claim.bot_id, claim.chat_id, begun.state, begun.affinity, now_ms)
+            if choice.rev is not None and choice.rev != bot.rev_hash:
+                bot = await self.bots.at_revision(bot, choice.rev)
+        elif begun.effects is not None:
+            bot = await self.bots.at_revision(bot, begun.effects.rev_hash)  # the revision that produced them
+        set_log_context(revision=bot.rev_hash)
         ref = update_ref(
             self._chat_key, bot_id=claim.bot_id, rev_hash=bot.rev_hash, chat_id=claim.chat_id,
             update_id=claim.update_id, now_ms=now_ms,
         )  # fmt: skip
-        effects, state = await self.states.begin(claim.bot_id, claim.chat_id, claim.update_id)
+        effects = begun.effects
         rows: list[EventRow] = []  # published once, after the ack (one stream write per update)
         if effects is None:
             try:
-                result = await asyncio.to_thread(self._run, bot, claim, state, now_ms)
+                result = await asyncio.to_thread(self._run, bot, claim, begun.state, now_ms)
             except Exception as exc:  # the bot's code (or its output) failed: the chat moves on
-                return await self._dead_letter(claim, lease, ref, f"bot code failed: {type(exc).__name__}: {exc}")
+                reason = f"bot code failed: {type(exc).__name__}: {exc}"
+                return await self._dead_letter(claim, lease, ref, reason, choice=choice)
             effects = Effects(bot.rev_hash, result.actions)
-            if lease.lost or not await self.states.commit(claim, result.state, effects, ttl_s=bot.state_ttl_s):
+            affinity = next_affinity(begun.affinity, bot.rev_hash, result.state, now_ms)
+            if lease.lost or not await self.states.commit(
+                claim, result.state, effects, ttl_s=bot.state_ttl_s, affinity=affinity
+            ):
                 return Handled("lost", reason="lease lost before commit")
             rows = rows_from_telemetry(ref, result.events)
         report = await self._sender.send(
@@ -201,14 +232,37 @@ class Executor:
         await self.states.forget(claim.bot_id, claim.update_id)
         # Latency from the webhook (the enqueue time, Redis clock) to the end of sending.
         latency_ms = max(0.0, time.time() * 1000 - claim.enqueued_ms)
-        await self._publish([*rows, *self._send_rows(ref, report, latency_ms)])
+        sent_rows = self._send_rows(ref, report, latency_ms)
+        await self._publish([*rows, *sent_rows])
+        if choice is not None:
+            await self._count(claim, choice, bot.rev_hash, [*rows, *sent_rows], dead=False)
         return Handled("done", report)
+
+    async def _route(self, bot: ActiveBot, stored: Route | None) -> Route | None:
+        """The newer of the Redis route and this node's PostgreSQL view; an older Redis copy is repaired."""
+        route = newest(stored, bot.route)
+        if route is not None and route is not stored:
+            try:
+                await self._routes.publish(bot.bot_id, route)
+            except Exception as exc:  # the next update repairs it
+                _log.warning("executor: route of %s not repaired (%s)", bot.bot_id, type(exc).__name__)
+        return route
+
+    async def _count(self, claim: Claim, choice: Choice, ran: str, rows: list[EventRow], *, dead: bool) -> None:
+        """Count the update in its live rollout's comparison (best effort, like analytics)."""
+        if choice.rollout_id is None:
+            return
+        error = dead or any(row.type in ERROR_EVENTS for row in rows)
+        try:
+            await self._routes.count(choice.rollout_id, ran, claim.chat_id, error=error, dead=dead)
+        except Exception as exc:
+            _log.warning("executor: rollout counters not updated (%s)", type(exc).__name__)
 
     def _run(self, bot: ActiveBot, claim: Claim, state: State | None, now_ms: int) -> UpdateResult:
         update: Any = json.loads(claim.payload)
-        engine = PooledEngine(self._sandboxes, bot.rev_hash, bot.source)
+        engine = timed_engine(PooledEngine(self._sandboxes, bot.rev_hash, bot.source))
         return handle_update(
-            engine, bot.spec, update, state, now=now_ms, api=self._api(bot), bot_username=bot.username,
+            engine, bot.spec, update, state, now=now_ms, api=TimedApi(self._api(bot)), bot_username=bot.username,
             revision=bot.rev_hash,
         )  # fmt: skip
 
@@ -222,7 +276,9 @@ class Executor:
             self._http_apis[bot.rev_hash] = api
         return api
 
-    async def _dead_letter(self, claim: Claim, lease: _Lease, ref: UpdateRef | None, reason: str) -> Handled:
+    async def _dead_letter(
+        self, claim: Claim, lease: _Lease, ref: UpdateRef | None, reason: str, *, choice: Choice | None = None
+    ) -> Handled:
         reason = reason[:MAX_REASON]
         _log.warning("executor: update %s of %s dead-lettered: %s", claim.update_id, claim.bot_id, reason)
         await lease.stop()
@@ -230,7 +286,10 @@ class Executor:
             return Handled("lost", reason="lease lost before dead-lettering")
         await self.states.forget(claim.bot_id, claim.update_id)
         if ref is not None:
-            await self._publish([host_row(ref, "executor_error", error=reason)])
+            row = host_row(ref, "executor_error", error=reason)
+            await self._publish([row])
+            if choice is not None:
+                await self._count(claim, choice, ref.rev_hash, [row], dead=True)
         return Handled("dead_lettered", reason=reason)
 
     def _send_rows(self, ref: UpdateRef, report: SendReport, latency_ms: float) -> list[EventRow]:

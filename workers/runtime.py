@@ -70,6 +70,8 @@ class WorkerOptions:
     """How long a node trusts its cached active revision of a bot without re-reading it."""
     pump_interval_s: float = 1.0
     """Period of the runtime pump (lost wake-ups, expired leases); 0 turns it off in this process."""
+    rollout_interval_s: float = 1.0
+    """Period of the automatic rollout controller (one process per period); 0 turns it off in this process."""
     api_performer: ApiFactory | None = field(default=None, compare=False)
     """Who performs bots' apiCalls (default: real HTTP behind the allow-list)."""
 

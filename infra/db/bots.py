@@ -196,9 +196,19 @@ async def delete_bot(db: Db, bot_id: str) -> bool:
 
 
 async def flip_active(
-    db: Db, bot_id: str, expected_rev: str | None, new_rev: str, *, deployment_id: int | None = None
+    db: Db,
+    bot_id: str,
+    expected_rev: str | None,
+    new_rev: str,
+    *,
+    deployment_id: int | None = None,
+    drain: bool = False,
 ) -> FlipResult:
-    """Point the bot's traffic at ``new_rev`` if ``expected_rev`` is still active.
+    """Point the bot's traffic at ``new_rev`` if ``expected_rev`` is still active and no rollout is live.
+
+    ``drain`` (a deploy) keeps ``expected_rev`` as the draining revision, on which conversations
+    already under way finish (docs/rollouts.md); without it (a rollback) none does. The route
+    version is bumped with the flip.
 
     With ``deployment_id`` (a deployment of ``new_rev`` to this bot, not finished)
     the same statement appends its ``flip`` stage as passed and its success
@@ -210,8 +220,10 @@ async def flip_active(
     """
     row = await db.fetchrow(
         "WITH flipped AS ("
-        "   UPDATE bots SET active_rev = $3, active_since = now()"
+        "   UPDATE bots SET active_rev = $3, active_since = now(), route_version = route_version + 1,"
+        "   draining_rev = CASE WHEN $5 THEN $2 END"
         "   WHERE id = $1 AND deleted_at IS NULL AND active_rev IS NOT DISTINCT FROM $2"
+        "   AND NOT EXISTS (SELECT 1 FROM rollouts r WHERE r.bot_id = $1 AND r.status IN ('running', 'paused'))"
         "   AND ($4::bigint IS NULL OR EXISTS ("
         "     SELECT 1 FROM deployments d WHERE d.id = $4 AND d.bot_id = $1 AND d.rev_hash = $3"
         "     AND NOT EXISTS (SELECT 1 FROM deployment_outcomes o WHERE o.deployment_id = d.id)))"
@@ -225,6 +237,7 @@ async def flip_active(
         expected_rev,
         new_rev,
         deployment_id,
+        drain,
     )
     assert row is not None
     if row["flipped"]:

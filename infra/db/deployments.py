@@ -23,12 +23,12 @@ import asyncpg
 
 from botkiln.infra.db.pool import Db
 
-Kind = Literal["deploy", "rollback"]
+Kind = Literal["deploy", "rollback", "rollout"]
 StageStatus = Literal["started", "passed", "failed"]
 Status = Literal["running", "succeeded", "failed"]
 
 _SELECT = (
-    "SELECT d.id, d.bot_id, d.rev_hash, d.previous_rev, d.kind, d.actor_id, d.why, d.task_id, d.created_at,"
+    "SELECT d.id, d.bot_id, d.rev_hash, d.previous_rev, d.kind, d.actor_id, d.why, d.task_id, d.created_at, d.percent,"
     " coalesce(o.status, 'running') AS status, o.failed_stage, o.reason, o.finished_at,"
     " coalesce((SELECT jsonb_agg(jsonb_build_object('stage', s.stage, 'status', s.status, 'detail', s.detail,"
     "   'at', s.at) ORDER BY s.id) FROM deployment_stages s WHERE s.deployment_id = d.id), '[]') AS stages"
@@ -64,6 +64,8 @@ class Deployment:
     reason: str | None
     finished_at: datetime | None
     stages: tuple[Stage, ...]
+    percent: int | None = None
+    """A rollout step's share of chats on ``rev_hash``; None for a deploy or rollback."""
 
 
 def _deployment(row: asyncpg.Record) -> Deployment:
@@ -83,6 +85,7 @@ def _deployment(row: asyncpg.Record) -> Deployment:
         reason=row["reason"],
         finished_at=row["finished_at"],
         stages=stages,
+        percent=row["percent"],
     )
 
 
@@ -95,6 +98,7 @@ async def start_deployment(
     actor_id: UUID | None,
     why: str = "",
     task_id: UUID | None = None,
+    percent: int | None = None,
 ) -> Deployment:
     """Record the start of a deploy or rollback; ``previous_rev`` is what is active now.
 
@@ -102,14 +106,15 @@ async def start_deployment(
         asyncpg.ForeignKeyViolationError: no such bot or revision of it.
     """
     deployment_id = await db.fetchval(
-        "INSERT INTO deployments (bot_id, rev_hash, previous_rev, kind, actor_id, why, task_id)"
-        " VALUES ($1, $2, (SELECT active_rev FROM bots WHERE id = $1), $3, $4, $5, $6) RETURNING id",
+        "INSERT INTO deployments (bot_id, rev_hash, previous_rev, kind, actor_id, why, task_id, percent)"
+        " VALUES ($1, $2, (SELECT active_rev FROM bots WHERE id = $1), $3, $4, $5, $6, $7) RETURNING id",
         bot_id,
         rev_hash,
         kind,
         actor_id,
         why,
         task_id,
+        percent,
     )
     found = await get_deployment(db, deployment_id)
     assert found is not None

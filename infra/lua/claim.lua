@@ -57,7 +57,7 @@ for _ = 1, 16 do
     redis.call('DECR', prefix .. ':cq:depth:' .. bot_id)
     local next_head = redis.call('LINDEX', chat, 0)
     if next_head then
-      redis.call('ZADD', prefix .. ':cq:heads:' .. bot_id, tonumber(string.match(next_head, '^[^:]+:(%d+):')), chat_id)
+      redis.call('ZADD', prefix .. ':cq:heads:' .. bot_id, tonumber(string.match(next_head, '^[^:]+:(%d+)')), chat_id)
       redis.call('ZADD', KEYS[1], redis.call('INCR', KEYS[5]), m)
     else
       redis.call('ZREM', prefix .. ':cq:heads:' .. bot_id, chat_id)

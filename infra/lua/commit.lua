@@ -3,7 +3,9 @@
 -- KEYS[1] lease    string, PX    <p>:cq:lease:<botId>:<chatId>   "<token>:<consumerId>" while leased (chat queue)
 -- KEYS[2] state    string, EX    <p>:state:<botId>:<chatId>      the chat's state JSON after the update
 -- KEYS[3] effects  string, EX    <p>:fx:<botId>:<updateId>       the update's actions JSON, until acknowledged
--- ARGV: token, state JSON ('' = no state: delete), state TTL s, effects JSON, effects TTL s
+-- KEYS[4] affinity string, EX    <p>:aff:<botId>:<chatId>        "<sinceMs>:<revHash>" while a flow is under way
+-- ARGV: token, state JSON ('' = no state: delete), state TTL s, effects JSON, effects TTL s,
+--       affinity ('' = none: delete)
 -- Returns: 1, or 0 when the caller's lease is gone (expired, or the chat leased again): nothing written.
 -- The state write and the effects record land together or not at all; a redelivered update finds
 -- its effects and only finishes sending them, so the engine never runs twice with effect.
@@ -17,4 +19,9 @@ else
   redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
 end
 redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[5])
+if ARGV[6] == nil or ARGV[6] == '' then
+  redis.call('DEL', KEYS[4])
+else
+  redis.call('SET', KEYS[4], ARGV[6], 'EX', ARGV[3])
+end
 return 1

@@ -7,16 +7,18 @@
 -- KEYS[5] seq     string (int)  <p>:cq:seq                      turn counter for `ready` scores
 -- KEYS[6] depth   string (int)  <p>:cq:depth:<botId>            updates queued for the bot
 -- KEYS[7] heads   zset          <p>:cq:heads:<botId>            member chatId, score = enqueue ms of the chat's head
--- ARGV: member, chatId, updateId, payload, dedupTtlSeconds
+-- ARGV: member, chatId, updateId, payload, dedupTtlSeconds, traceparent ('' = none)
+--       an entry's time field is "<enqueuedMs>" or "<enqueuedMs>;<traceparent>" (W3C, no ':')
 -- Returns: 0 for a duplicate, else the chat's length after the append.
 -- Time: Redis TIME (the server's clock), never the client's.
 local member, chat_id, update_id, payload, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local trace = ARGV[6] or ''
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ttl) then
   return 0
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local length = redis.call('RPUSH', KEYS[2], update_id .. ':' .. now .. ':' .. payload)
+local length = redis.call('RPUSH', KEYS[2], update_id .. ':' .. now .. (trace ~= '' and (';' .. trace) or '') .. ':' .. payload)
 redis.call('INCR', KEYS[6])
 if length == 1 then
   redis.call('ZADD', KEYS[7], now, chat_id)

@@ -37,7 +37,7 @@ redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], member)
 local next_head = redis.call('LINDEX', KEYS[4], 0)
 if next_head then
-  redis.call('ZADD', KEYS[8], tonumber(string.match(next_head, '^[^:]+:(%d+):')), chat_id)
+  redis.call('ZADD', KEYS[8], tonumber(string.match(next_head, '^[^:]+:(%d+)')), chat_id)
   -- Round robin: the chat goes to the back of the line, behind every chat that became ready meanwhile.
   redis.call('ZADD', KEYS[3], redis.call('INCR', KEYS[6]), member)
 else

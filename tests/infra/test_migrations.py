@@ -23,6 +23,8 @@ TABLES = {
     "project_members",
     "projects",
     "revisions",
+    "rollout_pins",
+    "rollouts",
     "schema_migrations",
     "spec_versions",
     "tasks",

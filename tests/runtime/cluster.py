@@ -101,6 +101,7 @@ class Cluster:
         stdout = self.logs / f"{self._count:02d}-{name}.stdout"
         environment = {k: v for k, v in os.environ.items() if not k.startswith("BOTKILN_")}
         environment.update(self.env, PYTHONUNBUFFERED="1")
+        environment.setdefault("BOTKILN_METRICS_PORT", "0")  # several workers on one host: no shared port
         with stderr.open("wb") as err, stdout.open("wb") as out:
             popen = subprocess.Popen(
                 [*_ORPHAN_GUARD, str(BOTKILN), *args], env=environment, stdout=out, stderr=err, stdin=subprocess.DEVNULL

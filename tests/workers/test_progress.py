@@ -64,7 +64,7 @@ def test_an_event_has_the_documented_shape() -> None:
     assert event["at"].endswith("Z") and datetime.fromisoformat(event["at"]).tzinfo is not None
     expected = {
         "GenerateStarted", "GenerateProgress", "GenerateSucceeded", "GenerateFailed", "DeployStarted",
-        "DeployProgress", "DeployFlipped", "DeployFailed", "RollbackFlipped",
+        "DeployProgress", "DeployFlipped", "DeployFailed", "RollbackFlipped", "RolloutChanged",
     }  # fmt: skip
     assert expected == EVENT_TYPES
 
