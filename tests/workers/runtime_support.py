@@ -48,17 +48,23 @@ async def live_bot(
     return bot_id
 
 
-async def activate(pool: Pool, store: ArtifactStore, bot_id: str, spec: dict[str, Any]) -> str:
-    """Build, store, record and flip a revision of ``spec`` (what a deploy does, minus its stages)."""
+async def record(pool: Pool, store: ArtifactStore, bot_id: str, spec: dict[str, Any]) -> str:
+    """Build, store and record a revision of ``spec`` (what generate does); its hash."""
     revision = await asyncio.to_thread(build_revision, spec, CompilerGenerator())
     uri = await asyncio.to_thread(store.put_revision, bot_id, revision.rev_hash, revision.files)
     await revisions.record_revision(
         pool, rev=revision.rev, rev_json=revision.files["rev.json"], artifacts_uri=uri, created_by=None
     )
-    active = await pool.fetchval("SELECT active_rev FROM bots WHERE id = $1", bot_id)
-    flipped = await bots.flip_active(pool, bot_id, active, revision.rev_hash)
-    assert flipped.flipped
     return revision.rev_hash
+
+
+async def activate(pool: Pool, store: ArtifactStore, bot_id: str, spec: dict[str, Any], *, drain: bool = False) -> str:
+    """Build, store, record and flip a revision of ``spec`` (what a deploy does, minus its stages)."""
+    rev_hash = await record(pool, store, bot_id, spec)
+    active = await pool.fetchval("SELECT active_rev FROM bots WHERE id = $1", bot_id)
+    flipped = await bots.flip_active(pool, bot_id, active, rev_hash, drain=drain)
+    assert flipped.flipped
+    return rev_hash
 
 
 def update(chat_id: int, text: str) -> tuple[int, bytes]:
