@@ -168,8 +168,13 @@ async def list_deployments(db: Db, bot_id: str, *, limit: int = 50, before: int 
 
 
 async def last_succeeded(db: Db, bot_id: str) -> Deployment | None:
-    """The bot's most recent successful deployment (its ``previous_rev`` is what a rollback restores)."""
+    """The bot's most recent successful flip of every chat (its ``previous_rev`` is what a rollback restores).
+
+    A rollout's steps count only when they promoted (``percent`` 100): the others left the active revision as it was.
+    """
     row = await db.fetchrow(
-        _SELECT + " WHERE d.bot_id = $1 AND o.status = 'succeeded' ORDER BY d.id DESC LIMIT 1", bot_id
+        _SELECT + " WHERE d.bot_id = $1 AND o.status = 'succeeded' AND (d.kind <> 'rollout' OR d.percent = 100)"
+        " ORDER BY d.id DESC LIMIT 1",
+        bot_id,
     )
     return None if row is None else _deployment(row)
