@@ -12,7 +12,7 @@ import pytest
 
 from botkiln.infra.telegram_standin import BotApiStandIn
 from tests.graphql.support import Api, cookie_header, sign_up, watching
-from tests.graphql.test_flow import CREATE_BOT, CREATE_PROJECT, DEPLOY, GENERATE, SAVE, spec_for
+from tests.graphql.test_flow import CREATE_BOT, CREATE_PROJECT, DEPLOY, GENERATE, ROLLBACK, SAVE, spec_for
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -108,16 +108,20 @@ def test_a_rollout_through_the_api_from_start_to_abort_then_to_promotion(
         watch.until("DeployFlipped", task_id=again["startRollout"]["task"]["id"])
         promoted = api.run(PROMOTE, {"b": bot_id}).ok()["promoteRollout"]
         assert (promoted["rollout"]["status"], promoted["rollout"]["percent"]) == ("COMPLETED", 100)
-    assert api.run(ACTIVE, {"b": bot_id}).ok()["bot"]["activeRevHash"] == rev3
+        assert api.run(ACTIVE, {"b": bot_id}).ok()["bot"]["activeRevHash"] == rev3
+        # ... and "undo the last flip" undoes the promotion (rollout steps short of it flipped nothing)
+        back = api.run(ROLLBACK, {"b": bot_id, "k": "back-1"}).ok()["rollback"]
+        assert watch.until("RollbackFlipped", task_id=back["task"]["id"])[-1]["revHash"] == rev1
 
     # Then every traffic step is a deployment record, newest first (the refused deploy never got one: its task
     # failed at preflight, before a deployment was recorded)
     history = api.run(
-        "query($b: ID!) { deployments(botId: $b, first: 10) { edges { node { kind revHash percent status } } } }",
+        "query($b: ID!) { deployments(botId: $b, first: 12) { edges { node { kind revHash percent status } } } }",
         {"b": bot_id},
     ).ok()["deployments"]["edges"]
     steps = [(n["node"]["kind"], n["node"]["revHash"], n["node"]["percent"], n["node"]["status"]) for n in history]
     assert steps == [
+        ("ROLLBACK", rev1, None, "SUCCEEDED"),
         ("ROLLOUT", rev3, 100, "SUCCEEDED"),
         ("ROLLOUT", rev3, 5, "SUCCEEDED"),
         ("ROLLOUT", rev2, 0, "SUCCEEDED"),
