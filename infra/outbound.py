@@ -30,12 +30,14 @@ from dataclasses import dataclass, field
 from importlib.resources import files
 from typing import Any, Literal
 
+from opentelemetry.trace import SpanKind
 from redis.asyncio import Redis
 
 from botkiln.infra.metrics import OUTBOUND_RETRY_AFTER_SECONDS, OUTBOUND_SENDS
 from botkiln.infra.ports import BotApi
 from botkiln.infra.redis_keys import PREFIX, OutboundKeys
 from botkiln.infra.telegram_api import BotApiError, BotApiForbidden, BotApiRetryAfter, BotApiUnreachable
+from botkiln.infra.tracing import start_span
 from botkiln.interpreter.types import Action
 
 __all__ = [
@@ -273,7 +275,8 @@ class OutboundSender:
                 return ActionResult(index, "fenced", attempts, error="the update's claim was lost")
             attempts += 1
             try:
-                result = await api.call(action["method"], dict(action["params"]))
+                with start_span(f"telegram.{action['method']}", {"botkiln.bot": bot_id}, kind=SpanKind.CLIENT):
+                    result = await api.call(action["method"], dict(action["params"]))
             except BotApiRetryAfter as exc:
                 OUTBOUND_SENDS.labels("rate_limited").inc()
                 OUTBOUND_RETRY_AFTER_SECONDS.inc(exc.retry_after)

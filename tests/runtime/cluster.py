@@ -194,6 +194,18 @@ class Cluster:
             parts.append(f"--- {p.name} ({state}, pid {p.popen.pid}, {p.stderr}) ---\n{p.tail()}")
         return "\n".join(parts)
 
+    def leaks(self, secret_values: list[str]) -> list[str]:
+        """``file:line`` of each line any process (killed ones too) wrote holding one of ``secret_values``."""
+        found = []
+        for p in self.servers + self.workers + self.retired:
+            for path in (p.stderr, p.stderr.with_suffix(".stdout")):
+                if not path.exists():
+                    continue
+                for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+                    if any(value and value in line for value in secret_values):
+                        found.append(f"{path.name}:{number}")  # (not the line: it holds the secret)
+        return found
+
     def stop(self, grace_s: float = 8.0) -> None:
         """Terminate every process still running: SIGTERM, then SIGKILL after ``grace_s``."""
         running = [p for p in self.servers + self.workers if p.alive]

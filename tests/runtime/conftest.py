@@ -136,6 +136,10 @@ def processes(
         raise
     finally:
         cluster.stop()
+    # Every line the processes wrote during the module's tests: no bot token, webhook secret or secret key
+    secrets_used = [SECRET_KEY, *standin.bots]
+    secrets_used += [b.webhook.secret_token for b in standin.bots.values() if b.webhook and b.webhook.secret_token]
+    assert cluster.leaks(secrets_used) == [], "a secret reached a process's output"
 
 
 async def _first_updates(

@@ -11,10 +11,12 @@ from uuid import UUID
 
 import dramatiq
 import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from botkiln.graphql.app import build_app
 from botkiln.infra.artifacts_fs import FsArtifactStore
 from botkiln.infra.db import Pool
+from botkiln.infra.metrics import REGISTRY
 from botkiln.infra.settings import Settings
 from botkiln.infra.telegram_standin import BotApiStandIn, StandInBot, Webhook
 from botkiln.infra.telegram_standin_updates import chat, user_callback, user_command, user_message
@@ -145,3 +147,35 @@ async def test_many_chats_in_parallel_each_in_order(
         replies = _replies(standin, bot, chat_id)
         # Per-chat order: each answer follows its own question, whatever the interleaving across chats.
         assert replies == ["Hello", "Your name?", f"Bye name{chat_id}", "Hello", "Your name?", f"Bye again{chat_id}"]
+
+
+def _sample(name: str, labels: dict[str, str]) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_a_webhook_is_traced_to_its_telegram_calls_and_measured(
+    pool: Pool, store: FsArtifactStore, owner: tuple[UUID, UUID], standin: BotApiStandIn, api: str,
+    spans: InMemorySpanExporter,
+) -> None:  # fmt: skip
+    # Given a live bot, tracing on, and the counters as they are
+    bot, _ = await _bot(pool, store, owner, standin, api)
+    standin.open_chat(bot, chat(9))
+    done = _sample("botkiln_updates_total", {"outcome": "done"})
+    sent = _sample("botkiln_outbound_sends_total", {"outcome": "sent"})
+    steps = _sample("botkiln_executor_seconds_count", {"phase": "sandbox_step"})
+    # When Telegram delivers /start
+    await standin.asend_update(bot, user_command("/start", chat_id=9))
+    await _until(lambda: len(_replies(standin, bot, 9)) == 2)
+    await _until(lambda: len([s for s in spans.get_finished_spans() if s.name == "update"]) == 1)
+    # Then one trace links the webhook, the update's execution and both Telegram calls
+    finished = spans.get_finished_spans()
+    webhook = next(s for s in finished if s.name == "webhook")
+    update = next(s for s in finished if s.name == "update")
+    calls = [s for s in finished if s.name == "telegram.sendMessage"]
+    assert update.parent is not None and update.parent.span_id == webhook.context.span_id
+    assert len(calls) == 2 and {s.context.trace_id for s in [*calls, update]} == {webhook.context.trace_id}
+    assert any(s.name == "sandbox.step" and s.context.trace_id == webhook.context.trace_id for s in finished)
+    # ... and the executor's metrics counted it
+    assert _sample("botkiln_updates_total", {"outcome": "done"}) - done == 1
+    assert _sample("botkiln_outbound_sends_total", {"outcome": "sent"}) - sent == 2
+    assert _sample("botkiln_executor_seconds_count", {"phase": "sandbox_step"}) - steps >= 1
