@@ -331,6 +331,7 @@ export const DeploymentsQuery = graphql(`
           revHash
           previousRevHash
           kind
+          percent
           status
           why
           failedStage
@@ -551,6 +552,190 @@ export const ProgressSubscription = graphql(`
       ... on RollbackFlipped {
         revHash
         deploymentId
+      }
+      ... on RolloutChanged {
+        revHash
+        stage
+        message
+        deploymentId
+      }
+    }
+  }
+`);
+
+export const RolloutFields = graphql(`
+  fragment RolloutFields on Rollout {
+    id
+    botId
+    stableRev
+    candidateRev
+    percent
+    status
+    steps
+    auto
+    dwellSec
+    errorMargin
+    minUpdates
+    stepStartedAt
+    nextStep
+    reason
+    createdAt
+    endedAt
+    pinnedChats
+    stable {
+      ...RevisionShareFields
+    }
+    candidate {
+      ...RevisionShareFields
+    }
+  }
+`);
+
+export const RevisionShareFields = graphql(`
+  fragment RevisionShareFields on RevisionShare {
+    revHash
+    updates
+    errors
+    deadLettered
+    chats
+    errorRate
+    deadLetterRate
+  }
+`);
+
+/** What every rollout operation answers (RolloutResult). */
+export const RolloutResultFields = graphql(`
+  fragment RolloutResultFields on RolloutResult {
+    __typename
+    ... on RolloutUpdated {
+      deploymentId
+      rollout {
+        ...RolloutFields
+      }
+    }
+    ... on NotFound {
+      message
+    }
+    ... on InvalidInput {
+      message
+      field
+    }
+    ... on RolloutRefusedProblem {
+      message
+    }
+  }
+`);
+
+export const RolloutQuery = graphql(`
+  query Rollout($botId: ID!) {
+    rollout(botId: $botId) {
+      ...RolloutFields
+    }
+  }
+`);
+
+export const StartRolloutMutation = graphql(`
+  mutation StartRollout(
+    $botId: ID!
+    $revHash: String!
+    $idempotencyKey: String!
+    $percent: Int!
+    $steps: [Int!]
+    $auto: Boolean!
+    $dwellSec: Int!
+    $errorMargin: Float!
+    $minUpdates: Int!
+    $why: String!
+  ) {
+    startRollout(
+      botId: $botId
+      revHash: $revHash
+      idempotencyKey: $idempotencyKey
+      percent: $percent
+      steps: $steps
+      auto: $auto
+      dwellSec: $dwellSec
+      errorMargin: $errorMargin
+      minUpdates: $minUpdates
+      why: $why
+    ) {
+      ...StartTaskFields
+      ... on InvalidInput {
+        field
+      }
+    }
+  }
+`);
+
+export const AdvanceRolloutMutation = graphql(`
+  mutation AdvanceRollout($botId: ID!, $percent: Int, $why: String!) {
+    advanceRollout(botId: $botId, percent: $percent, why: $why) {
+      ...RolloutResultFields
+    }
+  }
+`);
+
+export const PauseRolloutMutation = graphql(`
+  mutation PauseRollout($botId: ID!) {
+    pauseRollout(botId: $botId) {
+      ...RolloutResultFields
+    }
+  }
+`);
+
+export const ResumeRolloutMutation = graphql(`
+  mutation ResumeRollout($botId: ID!) {
+    resumeRollout(botId: $botId) {
+      ...RolloutResultFields
+    }
+  }
+`);
+
+export const PromoteRolloutMutation = graphql(`
+  mutation PromoteRollout($botId: ID!, $why: String!) {
+    promoteRollout(botId: $botId, why: $why) {
+      ...RolloutResultFields
+    }
+  }
+`);
+
+export const AbortRolloutMutation = graphql(`
+  mutation AbortRollout($botId: ID!, $why: String!) {
+    abortRollout(botId: $botId, why: $why) {
+      ...RolloutResultFields
+    }
+  }
+`);
+
+export const PinChatMutation = graphql(`
+  mutation PinChat($botId: ID!, $chatId: String!) {
+    pinChat(botId: $botId, chatId: $chatId) {
+      ...RolloutResultFields
+    }
+  }
+`);
+
+export const UnpinChatMutation = graphql(`
+  mutation UnpinChat($botId: ID!, $chatId: String!) {
+    unpinChat(botId: $botId, chatId: $chatId) {
+      ...RolloutResultFields
+    }
+  }
+`);
+
+export const SetConversationAffinityMutation = graphql(`
+  mutation SetConversationAffinity($botId: ID!, $maxAgeSec: Int!) {
+    setConversationAffinity(botId: $botId, maxAgeSec: $maxAgeSec) {
+      __typename
+      ... on AffinitySet {
+        maxAgeSec
+      }
+      ... on NotFound {
+        message
+      }
+      ... on InvalidInput {
+        message
+        field
       }
     }
   }

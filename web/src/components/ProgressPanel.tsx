@@ -3,7 +3,7 @@ import { shortHash, when } from "../lib/format";
 import type { ProgressState, TaskView } from "../lib/progress";
 import { StatusBadge } from "./ui";
 
-const VERB: Record<TaskView["kind"], string> = { generate: "Generate", deploy: "Deploy", rollback: "Rollback", task: "Task" };
+const VERB: Record<TaskView["kind"], string> = { generate: "Generate", deploy: "Deploy", rollback: "Rollback", rollout: "Rollout", task: "Task" };
 
 export function ProgressPanel({ state, actions }: { state: ProgressState; actions?: (t: TaskView) => React.ReactNode }) {
   if (state.order.length === 0) return <p className="muted small">Nothing running. Tasks you or others start on this bot show up here as they happen.</p>;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { EMPTY, busy, reduceProgress, taskFinished, taskStarted, type ProgressEventLike, type ProgressState } from "./progress";
+import { EMPTY, busy, isTaskEvent, reduceProgress, taskFinished, taskStarted, type ProgressEventLike, type ProgressState } from "./progress";
 
 const fold = (events: ProgressEventLike[], start: ProgressState = EMPTY) => events.reduce(reduceProgress, start);
 const at = (s: number) => `2026-01-01T00:00:${String(s).padStart(2, "0")}Z`;
@@ -52,6 +52,38 @@ describe("reduceProgress", () => {
     expect(s.tasks.d!.stages).toHaveLength(1);
     s = reduceProgress(s, { __typename: "DeployFailed", taskId: "d", at: at(4), stage: "late", reason: "x" });
     expect(s.tasks.d!.state).toBe("succeeded");
+  });
+
+  it("a rollout's start is a deploy task the console knows as a rollout", () => {
+    let s = taskStarted(EMPTY, "ro", "rollout", at(0));
+    s = fold([
+      { __typename: "DeployStarted", taskId: "ro", at: at(1), startRevHash: "cand", deploymentId: "7" },
+      { __typename: "DeployProgress", taskId: "ro", at: at(2), stage: "flip" },
+      { __typename: "DeployFlipped", taskId: "ro", at: at(3), revHash: "cand", deploymentId: "7" },
+    ], s);
+    expect(s.tasks.ro).toMatchObject({ kind: "rollout", state: "succeeded", revHash: "cand" });
+    // the mutation's answer may come after the first events: the kind is corrected, nothing else
+    const late = taskStarted(fold([{ __typename: "DeployStarted", taskId: "x", at: at(1), startRevHash: "c" }]), "x", "rollout", at(0));
+    expect(late.tasks.x).toMatchObject({ kind: "rollout", revHash: "c", seen: 1 });
+  });
+
+  it("ignores RolloutChanged: not a task's event, the task list stays as it is", () => {
+    const before = fold([
+      { __typename: "DeployStarted", taskId: "d", at: at(1) },
+      { __typename: "DeployProgress", taskId: "d", at: at(2), stage: "preflight" },
+    ]);
+    const changed: ProgressEventLike = { __typename: "RolloutChanged", taskId: "rollout:3", at: at(3), revHash: "cand", stage: "running", message: "50% of chats", deploymentId: "9" };
+    expect(isTaskEvent("RolloutChanged")).toBe(false);
+    expect(isTaskEvent("DeployFlipped")).toBe(true);
+    const after = reduceProgress(before, changed);
+    expect(after).toBe(before);
+    expect(after.order).toEqual(["d"]);
+    expect(after.tasks["rollout:3"]).toBeUndefined();
+    // and the task it interleaves with still ends normally
+    const done = fold([changed, { __typename: "DeployFlipped", taskId: "d", at: at(4), revHash: "r" }, changed], before);
+    expect(done.order).toEqual(["d"]);
+    expect(done.tasks.d).toMatchObject({ state: "succeeded", seen: 3 });
+    expect(busy(done)).toBe(false);
   });
 
   it("orders tasks newest first, events of many tasks interleaved", () => {

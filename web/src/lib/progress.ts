@@ -5,8 +5,12 @@
  * One entry per task, newest first. A task ends at GenerateSucceeded/Failed, DeployFlipped,
  * DeployFailed or RollbackFlipped, and stays ended: a late or repeated event never reopens it.
  * Pub/sub keeps nothing, so events may be missing (a reconnect); the panel shows what came.
+ *
+ * A rollout's start is a deploy task (its events are Deploy*, ending at DeployFlipped when the
+ * rollout opens); the console knows it as "rollout". `RolloutChanged` (a live rollout's share or
+ * status changed) is not a task's event: the task list ignores it, the rollout panel refetches.
  */
-export type TaskKind = "generate" | "deploy" | "rollback" | "task";
+export type TaskKind = "generate" | "deploy" | "rollback" | "rollout" | "task";
 export type TaskState = "running" | "succeeded" | "failed";
 
 export interface ProgressEventLike {
@@ -64,6 +68,15 @@ const KIND_OF: Record<string, TaskKind> = {
   RollbackFlipped: "rollback",
 };
 
+/** Events that are not a task's (their taskId is e.g. "rollout:7"): they leave the task list as it is. */
+const NOT_TASKS: ReadonlySet<string> = new Set(["RolloutChanged"]);
+
+export function isTaskEvent(typename: string): boolean {
+  return !NOT_TASKS.has(typename);
+}
+
+const KNOWN_KINDS: ReadonlySet<string> = new Set<TaskKind>(["generate", "deploy", "rollback", "rollout"]);
+
 function blank(taskId: string, kind: TaskKind, at: string): TaskView {
   return { taskId, kind, state: "running", startedAt: at, endedAt: null, revHash: null, deploymentId: null, stages: [], message: null, reason: null, failedStage: null, seen: 0, keys: [] };
 }
@@ -76,18 +89,19 @@ function put(state: ProgressState, view: TaskView): ProgressState {
 /** A task the console started (from the mutation's TaskStarted), before any event arrives. */
 export function taskStarted(state: ProgressState, taskId: string, kind: string, at: string): ProgressState {
   const existing = state.tasks[taskId];
-  const k: TaskKind = kind === "generate" || kind === "deploy" || kind === "rollback" ? kind : "task";
+  const k: TaskKind = KNOWN_KINDS.has(kind) ? (kind as TaskKind) : "task";
   if (existing) return existing.kind === k ? state : put(state, { ...existing, kind: k });
   return put(state, blank(taskId, k, at));
 }
 
 export function reduceProgress(state: ProgressState, ev: ProgressEventLike): ProgressState {
+  if (!isTaskEvent(ev.__typename)) return state;
   const key = `${ev.__typename}|${ev.at}|${ev.stage ?? ""}|${ev.message ?? ""}`;
   const prev = state.tasks[ev.taskId];
   if (prev?.keys.includes(key)) return state;
   const inferred: TaskKind = KIND_OF[ev.__typename] ?? (ev.__typename.startsWith("Deploy") ? "deploy" : "task");
   let v: TaskView = prev ?? blank(ev.taskId, inferred, ev.at);
-  // a rollback's events are Deploy*; keep the kind the console knew (rollback) over "deploy"
+  // a rollback's and a rollout's events are Deploy*; keep the kind the console knew over "deploy"
   if (v.kind === "task") v = { ...v, kind: inferred };
   if (ev.__typename === "RollbackFlipped") v = { ...v, kind: "rollback" };
   v = { ...v, seen: v.seen + 1, keys: [...v.keys, key], deploymentId: ev.deploymentId ?? v.deploymentId };

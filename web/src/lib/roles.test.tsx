@@ -19,6 +19,7 @@ describe("roles", () => {
       generate: [false, true, true],
       deploy: [false, false, true],
       rollback: [false, false, true],
+      rollout: [false, false, true],
       createBot: [false, false, true],
       deleteBot: [false, false, true],
       manageMembers: [false, false, true],

@@ -16,6 +16,7 @@ export const NEEDS = {
   generate: "EDITOR",
   deploy: "OWNER",
   rollback: "OWNER",
+  rollout: "OWNER",
   createBot: "OWNER",
   deleteBot: "OWNER",
   manageMembers: "OWNER",

@@ -7,6 +7,7 @@ import type { DeploymentsQuery as DeploymentsQueryResult, RevisionsQuery as Revi
 import { Can, Empty, ErrorBox, Json, Loading, Notice, StatusBadge } from "../components/ui";
 import { ago, bytes, duration, shortHash, when } from "../lib/format";
 import { usePaged } from "../lib/paging";
+import { deploymentKind } from "../lib/rollout";
 import { useBot } from "./BotLayout";
 
 export function BotOverview() {
@@ -213,7 +214,7 @@ function Deployments({ botId }: { botId: string }) {
                     {when(d.createdAt)}
                     <div className="muted">{duration(d.createdAt, d.finishedAt)}</div>
                   </td>
-                  <td>{d.kind.toLowerCase()}</td>
+                  <td>{deploymentKind(d.kind, d.percent)}</td>
                   <td>
                     <StatusBadge status={d.status} />
                   </td>

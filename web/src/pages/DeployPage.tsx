@@ -1,7 +1,7 @@
 /**
- * Generate & deploy: build a revision from a spec version, deploy a revision, roll back, and
- * watch it happen on the `progress(botId)` subscription. Each click sends a fresh random
- * idempotency key, so a retried request never starts a second task.
+ * Generate & deploy: build a revision from a spec version, deploy a revision, roll back, run a
+ * gradual rollout, and watch it happen on the `progress(botId)` subscription. Each click sends a
+ * fresh random idempotency key, so a retried request never starts a second task.
  */
 import { useCallback, useEffect, useMemo, useReducer, useState, type ReactNode } from "react";
 import { useClient, useMutation, useQuery, useSubscription } from "urql";
@@ -12,18 +12,21 @@ import {
   ProgressSubscription,
   RevisionsQuery,
   RollbackMutation,
+  RolloutQuery,
   SpecVersionsQuery,
   TaskQuery,
   TasksQuery,
 } from "../api/operations";
 import type { ProgressSubscription as ProgressEvent, StartTaskFieldsFragment } from "../gql/graphql";
 import { ProgressPanel } from "../components/ProgressPanel";
+import { RolloutPanel } from "../components/RolloutPanel";
 import { Can, ErrorBox, Notice, StatusBadge } from "../components/ui";
 import { useAuth } from "../lib/auth";
 import { randomUuid } from "../lib/ids";
 import { ago, duration, shortHash, when } from "../lib/format";
 import { EMPTY, busy, reduceProgress, taskFinished, taskStarted, type ProgressEventLike, type ProgressState, type TaskView } from "../lib/progress";
 import { can } from "../lib/roles";
+import { isLive } from "../lib/rollout";
 import { useBot } from "./BotLayout";
 
 type Act =
@@ -64,20 +67,31 @@ export function DeployPage() {
   const [revisions, refetchRevisions] = useQuery({ query: RevisionsQuery, variables: { botId: bot.id } });
   const [deployments, refetchDeployments] = useQuery({ query: DeploymentsQuery, variables: { botId: bot.id } });
   const [tasks, refetchTasks] = useQuery({ query: TasksQuery, variables: { botId: bot.id } });
+  const [rollout, refetchRollout] = useQuery({ query: RolloutQuery, variables: { botId: bot.id } });
 
   const refreshAll = useCallback(() => {
     refetchBot();
     refetchRevisions({ requestPolicy: "network-only" });
     refetchDeployments({ requestPolicy: "network-only" });
     refetchTasks({ requestPolicy: "network-only" });
-  }, [refetchBot, refetchRevisions, refetchDeployments, refetchTasks]);
+    refetchRollout({ requestPolicy: "network-only" });
+  }, [refetchBot, refetchRevisions, refetchDeployments, refetchTasks, refetchRollout]);
 
   useSubscription({ query: ProgressSubscription, variables: { botId: bot.id } }, (_prev: unknown, data: ProgressEvent) => {
     const ev = data.progress as ProgressEventLike;
     dispatch({ type: "event", event: ev });
-    if (/Succeeded|Failed|Flipped/.test(ev.__typename)) refreshAll();
+    // a task ended, or a live rollout changed (its share, its status: a promotion flips the active revision)
+    if (/Succeeded|Failed|Flipped|RolloutChanged/.test(ev.__typename)) refreshAll();
     return data;
   });
+
+  // a live rollout's counters move without events (and an automatic one steps on its own): look again now and then
+  const rolloutLive = isLive(rollout.data?.rollout?.status);
+  useEffect(() => {
+    if (!rolloutLive) return;
+    const timer = setInterval(() => refetchRollout({ requestPolicy: "network-only" }), live === "live" ? 10_000 : 3000);
+    return () => clearInterval(timer);
+  }, [rolloutLive, live, refetchRollout]);
 
   // the subscription can miss events (pub/sub keeps nothing across a reconnect): poll running tasks
   const running = useMemo(() => progress.order.filter((id) => progress.tasks[id]?.state === "running"), [progress]);
@@ -101,10 +115,10 @@ export function DeployPage() {
   }, [running, client, live, refreshAll]);
 
   const onStarted = useCallback(
-    (res: StartTaskFieldsFragment | undefined, what: string) => {
+    (res: StartTaskFieldsFragment | undefined, what: string, kind?: string) => {
       if (!res) return;
       if (res.__typename === "TaskStarted") {
-        dispatch({ type: "started", taskId: res.task.id, kind: res.task.kind, at: res.task.createdAt });
+        dispatch({ type: "started", taskId: res.task.id, kind: kind ?? res.task.kind, at: res.task.createdAt });
         setNotice(null);
         refetchTasks({ requestPolicy: "network-only" });
       } else {
@@ -131,6 +145,9 @@ export function DeployPage() {
         {" · "}latest spec v{bot.latestSpecVersion || "–"}
       </p>
       {notice && <Notice kind={notice.kind}>{notice.text}</Notice>}
+      {rolloutLive && (
+        <Notice kind="warn">A rollout is live (below): promote or abort it before another deploy or a rollback.</Notice>
+      )}
       <div className="charts">
         <Can role={role} action="generate">
           <GenerateCard botId={bot.id} versions={versionList.map((v) => v.version)} busy={busy(progress)} onStarted={onStarted} />
@@ -143,6 +160,18 @@ export function DeployPage() {
         </Can>
       </div>
       {!can(role, "generate") && <p className="muted small">Editors generate revisions and owners deploy and roll back; you can follow what they do here.</p>}
+
+      <h2>Rollout</h2>
+      <RolloutPanel
+        botId={bot.id}
+        role={role}
+        rollout={rollout.data?.rollout ?? null}
+        error={rollout.error}
+        revisions={revisionList}
+        activeRevHash={bot.activeRevHash ?? null}
+        onStarted={(res) => onStarted(res, "Rollout", "rollout")}
+        onChanged={refreshAll}
+      />
 
       <h2 className="row">
         <span>
@@ -206,7 +235,7 @@ export function DeployPage() {
   );
 }
 
-type OnStarted = (res: StartTaskFieldsFragment | undefined, what: string) => void;
+type OnStarted = (res: StartTaskFieldsFragment | undefined, what: string, kind?: string) => void;
 
 function GenerateCard({ botId, versions, busy, onStarted }: { botId: string; versions: number[]; busy: boolean; onStarted: OnStarted }) {
   const [version, setVersion] = useState<number | "latest">("latest");
