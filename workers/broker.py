@@ -109,12 +109,18 @@ class WorkerResources(Middleware):
             self._monitor = None
         for task in self._background:
             task.cancel()
+        # Let them unwind before the runtime's clients close under them (a Redis call cut short leaks its socket)
+        concurrent.futures.wait(self._background, timeout=_UNWIND_S)
         self._background.clear()
         if self._runtime is not None:
             SANDBOX_POOLS.unwatch(self._runtime.sandboxes)
         if self._runtime is not None and loop_thread is not None:
             runtime, self._runtime = self._runtime, None
             loop_thread.run_coroutine(runtime.aclose())
+
+
+_UNWIND_S = 5.0
+"""How long shutdown waits for the background loops (pump, flip listener, rollout controller) to end."""
 
 
 @dataclass(frozen=True)
