@@ -25,6 +25,7 @@ from botkiln.interpreter.conformance import Report, check_conformance, derive_sc
 from botkiln.interpreter.conformance.derive import Script
 from botkiln.interpreter.errors import BotkilnError, SpecInvalid
 from botkiln.interpreter.quickjs import QuickJsEngine, SandboxError
+from botkiln.interpreter.templates import secret_names
 from botkiln.interpreter.validation import validate_spec
 
 MAX_BOT_JS_BYTES = 1024 * 1024
@@ -109,14 +110,7 @@ def _git_sha() -> str | None:
 
 def _security(spec: dict[str, Any], source: str) -> dict[str, Any]:
     steps = [s for f in spec["flows"] for s in f["steps"]]
-    secrets = sorted(
-        {
-            v.split("secret.", 1)[1].split("}", 1)[0].strip()
-            for s in steps
-            for v in s.get("headers", {}).values()
-            if "secret." in v
-        }
-    )
+    secrets = secret_names(spec)
     return {
         "allowedDomains": spec.get("security", {}).get("allowedDomains", []),
         "apiCallSteps": sum(1 for s in steps if s["type"] == "apiCall"),

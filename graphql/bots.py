@@ -40,6 +40,7 @@ from botkiln.graphql.results import (
     not_found,
 )
 from botkiln.graphql.revisions import Revision
+from botkiln.graphql.secrets import BotSecret, bot_secret_list, missing_secret_names
 from botkiln.infra.crypto import new_webhook_secret
 from botkiln.infra.db import audit, bots, revisions, specs, transaction
 from botkiln.infra.telegram_api import (
@@ -119,6 +120,20 @@ class Bot:
     @strawberry.field(description="The newest saved spec version number (0: none yet).")
     async def latest_spec_version(self, info: Info[Context, None]) -> int:
         return await specs.latest_version(info.context.services.db, str(self.id))
+
+    @strawberry.field(permission_classes=[CanEditBot], description="The bot's secrets (names only; editor role).")
+    async def secrets(self, info: Info[Context, None]) -> list[BotSecret] | None:
+        return await bot_secret_list(info, str(self.id))
+
+    @strawberry.field(
+        permission_classes=[CanEditBot],
+        description=(
+            "Secret names the revision's apiCall headers use that the bot has no value for"
+            " (default: the active revision); a deploy is refused while any is missing."
+        ),
+    )
+    async def missing_secrets(self, info: Info[Context, None], rev_hash: str | None = None) -> list[str] | None:
+        return await missing_secret_names(info, str(self.id), rev_hash)
 
     @strawberry.field(
         permission_classes=[CanEditBot],

@@ -41,6 +41,7 @@ from botkiln.graphql.progress import EVENT_TYPES, Subscription
 from botkiln.graphql.projects import ProjectMutation, ProjectQuery
 from botkiln.graphql.revisions import RevisionQuery
 from botkiln.graphql.rollouts import RolloutMutation, RolloutQuery
+from botkiln.graphql.secrets import SecretMutation
 from botkiln.graphql.simulate import SimulateMutation
 from botkiln.graphql.specs import SpecMutation, SpecQuery
 
@@ -77,6 +78,7 @@ class Mutation(
     SimulateMutation,
     DeadLetterMutation,
     RolloutMutation,
+    SecretMutation,
 ):
     pass
 

@@ -10,8 +10,10 @@
 6. the example bot, through the real control plane: the ``admin@localhost`` user (password in
    ``<state>/admin.txt``, 0600), a project, the bot ``<example>-bot`` with a token the stand-in
    issued (the stand-in forgets tokens with the process, so a restart re-issues and stores one),
-   the example spec with ``meta.botId`` rewritten, generate and deploy tasks (skipped when the
-   active revision was built from this very spec), then ``setWebhook`` to ``{api}/wh/{botId}``.
+   a made-up value for each ``{{secret.NAME}}`` the example's headers name (its apiCalls are
+   answered from its fixture, so no real credential is involved), the example spec with
+   ``meta.botId`` rewritten, generate and deploy tasks (skipped when the active revision was
+   built from this very spec), then ``setWebhook`` to ``{api}/wh/{botId}``.
 
 ``stop()`` undoes them in reverse, is idempotent and also runs after a failed ``start()``.
 Signals are the process owner's business: ``stop_on_signals()`` makes SIGTERM raise
@@ -56,8 +58,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 
-from botkiln.infra.crypto import new_webhook_secret
-from botkiln.infra.db import Pool, bots, create_pool, projects, revisions, specs, tasks, users
+from botkiln.infra.crypto import SecretBox, new_webhook_secret
+from botkiln.infra.db import Pool, bot_secrets, bots, create_pool, projects, revisions, specs, tasks, users
 from botkiln.infra.embedded import EmbeddedServices
 from botkiln.infra.http_api import HttpApi
 from botkiln.infra.redis_keys import PREFIX, ChatQueueKeys
@@ -69,6 +71,7 @@ from botkiln.interpreter.api_fixture import FixtureApi
 from botkiln.interpreter.canonical import spec_hash
 from botkiln.interpreter.errors import BotkilnError
 from botkiln.interpreter.host import ApiPerformer
+from botkiln.interpreter.templates import secret_names
 from botkiln.workers.active import ActiveBot
 
 __all__ = [
@@ -351,10 +354,20 @@ class EmbeddedPlatform:
                     secret = known or new_webhook_secret()
                     if known is None:
                         await bots.set_webhook_secret(pool, box, self.bot_id, secret)
+                await self._demo_secrets(pool, box, user_id)
                 self.rev_hash = await self._deploy(pool, broker, user_id)
                 await api.set_webhook(f"{settings.public_url}/wh/{self.bot_id}", secret_token=secret)
         finally:
             await pool.close()
+
+    async def _demo_secrets(self, pool: Pool, box: SecretBox, user_id: UUID) -> None:
+        """A made-up value for each secret the example's headers name and the bot lacks (its apiCalls are fixtures)."""
+        have = {s.name for s in await bot_secrets.list_secrets(pool, self.bot_id)}
+        for name in secret_names(self.spec):
+            if name not in have:
+                await bot_secrets.set_secret(
+                    pool, box, self.bot_id, name, f"demo-{secrets.token_hex(8)}", updated_by=user_id
+                )
 
     async def _admin(self, pool: Pool) -> UUID:
         """The admin's id; a new password (written to admin.txt and kept in ``admin_password``) if none is known."""

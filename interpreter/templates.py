@@ -8,8 +8,9 @@ and array indexes, and anything missing is null.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from botkiln.interpreter.canonical import canonical_text, number_text
 from botkiln.interpreter.types import JSON
@@ -19,6 +20,20 @@ _PATH = r"(state|context)" + _SEGMENTS
 PLACEHOLDER = re.compile(r"\{\{ *" + _PATH + r" *\}\}")
 SECRET = re.compile(r"\{\{ *secret\.([A-Z][A-Z0-9_]{0,63}) *\}\}")
 """``{{secret.NAME}}``: only in apiCall header values, filled by the host."""
+
+
+def secret_names(spec: Mapping[str, Any]) -> list[str]:
+    """The names of the ``{{secret.NAME}}`` placeholders in ``spec``'s apiCall headers, sorted, each once."""
+    names: set[str] = set()
+    for flow in spec.get("flows", []):
+        for step in flow.get("steps", []):
+            if step.get("type") == "apiCall":
+                for value in step.get("headers", {}).values():
+                    if isinstance(value, str):
+                        names.update(SECRET.findall(value))
+    return sorted(names)
+
+
 _SEGMENT_INDEX = re.compile(r"0|[1-9][0-9]*")
 
 CONTEXT_FIELDS = frozenset(

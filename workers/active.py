@@ -9,8 +9,9 @@ Invariants:
   the TTL bounds how long a node can miss a flip;
 - revisions are immutable and content-addressed, so their artifacts are cached by hash
   (LRU) and read from the deploy's staged copy in Redis first, the artifact store second;
-- the bot token is decrypted only here and kept only in memory (never logged: the
-  dataclass field has ``repr=False``);
+- the bot token and the bot's secrets (``{{secret.NAME}}`` in apiCall headers) are decrypted
+  only here and kept only in memory (never logged: the dataclass fields have ``repr=False``);
+  changing a secret broadcasts on ``botkiln:flips`` like a flip, so nodes re-read them;
 - an entry also carries the bot's route as PostgreSQL had it (``infra/routing.Route``); the
   executor prefers the newer Redis copy and repairs an older one. ``at_revision`` gives the
   same bot on another of its revisions (a rollout's candidate, a conversation's revision).
@@ -20,11 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import json
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +34,7 @@ from redis.asyncio import Redis
 
 from botkiln.infra.chat_state import DEFAULT_STATE_TTL_S
 from botkiln.infra.crypto import SecretBox
+from botkiln.infra.db.bot_secrets import decrypt_secrets
 from botkiln.infra.db.bots import decrypt_token
 from botkiln.infra.db.pool import Db
 from botkiln.infra.db.rollouts import load_route
@@ -57,6 +60,16 @@ class ActiveBot:
     username: str | None = None
     route: Route | None = field(default=None, compare=False)
     """The route as PostgreSQL had it when this entry was loaded."""
+    secrets: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    """The bot's secrets by name, in clear (for the apiCall performer only)."""
+
+    @property
+    def secrets_version(self) -> str:
+        """A digest of the secrets (names and values): which apiCall performer fits this entry."""
+        digest = hashlib.sha256()
+        for name in sorted(self.secrets):
+            digest.update(f"{len(name)}:{name}{len(self.secrets[name])}:{self.secrets[name]}".encode())
+        return digest.hexdigest()
 
     @property
     def state_ttl_s(self) -> int:
@@ -159,7 +172,8 @@ class ActiveBots:
             return Inactive("the bot has no Telegram token")
         route = await load_route(self._db, bot_id)
         spec, source = await self._revision(bot_id, rev_hash)
-        return ActiveBot(bot_id, rev_hash, spec, source, token, row["telegram_username"], route)
+        secrets = await decrypt_secrets(self._db, self._box, bot_id)
+        return ActiveBot(bot_id, rev_hash, spec, source, token, row["telegram_username"], route, secrets)
 
     async def _revision(self, bot_id: str, rev_hash: str) -> tuple[dict[str, Any], str]:
         cached = self._revisions.get(rev_hash)

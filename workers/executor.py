@@ -267,13 +267,15 @@ class Executor:
         )  # fmt: skip
 
     def _http_api(self, bot: ActiveBot) -> ApiPerformer:
-        # One performer per revision (its allow-list is the revision's): building one costs ~0.5 ms.
-        api = self._http_apis.get(bot.rev_hash)
+        # One performer per revision and set of secrets (its allow-list is the revision's, its
+        # header values the bot's secrets): building one costs ~0.5 ms.
+        key = f"{bot.rev_hash}:{bot.secrets_version}"
+        api = self._http_apis.get(key)
         if api is None:
-            api = HttpApi.for_spec(bot.spec, private_ok=self.options.private_api_ok)
+            api = HttpApi.for_spec(bot.spec, secrets=bot.secrets, private_ok=self.options.private_api_ok)
             if len(self._http_apis) >= 256:
                 self._http_apis.clear()
-            self._http_apis[bot.rev_hash] = api
+            self._http_apis[key] = api
         return api
 
     async def _dead_letter(

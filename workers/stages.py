@@ -9,7 +9,9 @@ Redis, database unreachable) propagate as they are: the attempt retries them.
   (sha256 and size, verified by the store) and rev.json matches the row; the
   spec is valid and hashes to rev.json's specHash; bot.js passes the AST policy;
   for a deploy, bot.js passes the conformance gate again (a rollback skips it:
-  the revision passed it when it was built and first deployed).
+  the revision passed it when it was built and first deployed); the bot has a value
+  for every ``{{secret.NAME}}`` its apiCall headers use (a rollback only warns: it is
+  never held back).
 - ``compat``: the state shape is compatible with the active revision's spec
   (``workers/compat.py``), unless forced.
 - ``stage``: the verified artifacts are copied to ``botkiln:staged:<bot>:<rev>``.
@@ -29,14 +31,16 @@ from typing import Any
 
 from botkiln.generator.ast_policy import check_source
 from botkiln.generator.revision import MAX_BOT_JS_BYTES, allowed_domains
-from botkiln.infra.db import revisions
+from botkiln.infra.db import bot_secrets, revisions
 from botkiln.infra.db.deployments import Kind
+from botkiln.infra.db.pool import Db
 from botkiln.infra.ports import ArtifactCorrupt, ArtifactMissing, StoredRevision
 from botkiln.infra.redis_keys import STAGED_TTL_S, staged_revision
 from botkiln.interpreter.canonical import spec_hash
 from botkiln.interpreter.conformance import Script, check_conformance, derive_scripts, run_script
 from botkiln.interpreter.errors import BotkilnError
 from botkiln.interpreter.quickjs import PooledEngine, QuickJsEngine, SandboxError
+from botkiln.interpreter.templates import secret_names
 from botkiln.interpreter.validation import validate_spec
 from botkiln.workers.compat import compare_state
 from botkiln.workers.runtime import Runtime
@@ -86,7 +90,24 @@ async def preflight(rt: Runtime, ctx: DeployContext) -> str:
         raise StageFailed(f"artifacts: the stored rev.json of {ctx.rev_hash} differs from the recorded one")
     spec, source, detail = await asyncio.to_thread(_verify, stored, ctx.kind)
     ctx.revision, ctx.spec, ctx.source = stored, spec, source
+    missing = await missing_secrets(rt.db, ctx.bot_id, spec)
+    if missing and ctx.kind != "rollback":
+        raise StageFailed(
+            f"the apiCall headers need secrets the bot does not have: {', '.join(missing)}; "
+            "set them first (setBotSecret, or the console's Secrets panel)"
+        )
+    if missing:  # a rollback is never held back: its apiCalls send those headers empty
+        detail += f"; warning: secrets not set: {', '.join(missing)}"
     return detail
+
+
+async def missing_secrets(db: Db, bot_id: str, spec: dict[str, Any]) -> list[str]:
+    """The ``{{secret.NAME}}`` names ``spec``'s apiCall headers use that the bot has no value for."""
+    wanted = secret_names(spec)
+    if not wanted:
+        return []
+    have = {s.name for s in await bot_secrets.list_secrets(db, bot_id)}
+    return [name for name in wanted if name not in have]
 
 
 def _verify(stored: StoredRevision, kind: Kind) -> tuple[dict[str, Any], str, str]:

@@ -3,7 +3,7 @@
 Connections come from ``connect``/``create_pool``; the schema from ``migrate``.
 One module per aggregate holds plain async functions taking a ``Db`` (a pool or a
 connection): ``users``, ``projects``, ``bots``, ``specs``, ``revisions``,
-``deployments``, ``tasks``, ``audit``. Expected outcomes (a conflict, a taken
+``deployments``, ``tasks``, ``audit``, ``rollouts``, ``bot_secrets``. Expected outcomes (a conflict, a taken
 name) are returned as values; exceptions are for bugs and for an unreachable
 database.
 """

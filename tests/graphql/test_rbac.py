@@ -18,7 +18,7 @@ from uuid import UUID
 
 import pytest
 
-from botkiln.infra.db import bots, create_pool, projects, revisions, specs
+from botkiln.infra.db import bot_secrets, bots, create_pool, projects, revisions, specs
 from botkiln.infra.settings import Settings
 from botkiln.infra.telegram_standin import BotApiStandIn
 from tests.conftest import minimal_spec
@@ -75,11 +75,17 @@ class Team:
             webhook_secret="s", created_by=None))  # fmt: skip
         return bot_id
 
+    def new_secret(self) -> str:
+        name = f"S_{secrets.token_hex(4).upper()}"
+        box = self.settings.secret_box()
+        self.db(lambda pool: bot_secrets.set_secret(pool, box, self.bot_id, name, "value", updated_by=None))
+        return name
+
     def snapshot(self) -> tuple[int, ...]:
         async def counts(pool: Any) -> tuple[int, ...]:
             return tuple([
                 await pool.fetchval(f"SELECT count(*) FROM {table}")
-                for table in ("audit_log", "tasks", "project_members", "projects", "spec_versions")
+                for table in ("audit_log", "tasks", "project_members", "projects", "spec_versions", "bot_secrets")
             ] + [await pool.fetchval("SELECT count(*) FROM bots WHERE deleted_at IS NULL")])  # fmt: skip
 
         return tuple(self.db(counts))
@@ -246,6 +252,22 @@ MUTATIONS: dict[str, tuple[str, Case, str]] = {
         ),
         "DeadLettersReplayed",
     ),
+    "setBotSecret": (
+        "owner",
+        _call(
+            'mutation($b: ID!) { setBotSecret(botId: $b, name: "API_KEY", value: "v-1") { __typename } }',
+            lambda t: {"b": t.bot_id},
+        ),
+        "BotSecretSet",
+    ),
+    "deleteBotSecret": (
+        "owner",
+        _call(
+            "mutation($b: ID!, $n: String!) { deleteBotSecret(botId: $b, name: $n) { __typename } }",
+            lambda t: {"b": t.bot_id, "n": t.new_secret()},
+        ),
+        "BotSecretDeleted",
+    ),
     "dropDeadLetters": (
         "editor",
         _call(
@@ -315,6 +337,21 @@ def test_the_webhook_state_needs_the_editor_role(team: Team) -> None:
             assert reply.data == {"bot": {"id": team.bot_id, "webhook": None}} and reply.codes == ["FORBIDDEN"]
         else:
             assert reply.ok() == {"bot": {"id": team.bot_id, "webhook": {"__typename": "WebhookState"}}}
+
+
+def test_secret_names_need_the_editor_role(team: Team) -> None:
+    name = team.new_secret()
+    query = "query($b: ID!) { bot(botId: $b) { id secrets { name } missingSecrets } }"
+    for role in ROLES:
+        reply = team.apis[role].run(query, {"b": team.bot_id})
+        if role in ("anonymous", "outsider"):
+            assert reply.data == {"bot": None} and reply.codes == ["FORBIDDEN"]
+        elif role == "viewer":
+            assert reply.data == {"bot": {"id": team.bot_id, "secrets": None, "missingSecrets": None}}
+            assert reply.codes == ["FORBIDDEN", "FORBIDDEN"]
+        else:
+            got = reply.ok()["bot"]
+            assert name in {s["name"] for s in got["secrets"]} and got["missingSecrets"] == []
 
 
 def test_reads_need_the_viewer_role(team: Team) -> None:

@@ -340,6 +340,64 @@ async def test_an_api_call_that_hangs_times_out_and_the_flow_takes_its_error_bra
         server.stop()
 
 
+async def test_an_api_call_carries_the_bots_secrets_in_its_headers_and_a_changed_secret_is_used_at_once(
+    rig: Rig, pool: Pool, store: FsArtifactStore
+) -> None:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from botkiln.infra.db import bot_secrets
+    from botkiln.infra.progress import publish_flip
+
+    seen: list[tuple[str | None, str | None]] = []
+
+    async def crm(request: Request) -> JSONResponse:
+        seen.append((request.headers.get("authorization"), request.headers.get("x-org")))
+        return JSONResponse({"ok": 1})
+
+    box = rig.rt.settings.secret_box()
+    server = ServerThread()
+    server.start(Starlette(routes=[Route("/crm", crm)]))
+    listening = asyncio.Event()
+    listener = asyncio.create_task(rig.executor.bots.listen(listening))
+    try:
+        await asyncio.wait_for(listening.wait(), 5)
+        spec = _api_spec(rig.bot_id, f"{server.url}/crm")
+        spec["flows"][0]["steps"][0]["headers"] = {
+            "Authorization": "Bearer {{secret.CRM_TOKEN}}",
+            "X-Org": "{{ secret.ORG }}",
+        }
+        await bot_secrets.set_secret(pool, box, rig.bot_id, "CRM_TOKEN", "first-token", updated_by=None)
+        rev = await activate(pool, store, rig.bot_id, spec)
+        await publish_flip(rig.redis, rig.bot_id, rev)
+        open_chats(rig.standin, rig.token, [88])
+        await asyncio.sleep(0.1)
+        await rig.push(88, "/start")
+        assert (await rig.executor.drain()).handled == 1
+        # A secret the bot does not have is sent empty (the deploy preflight refuses such revisions)
+        assert seen == [("Bearer first-token", "")]
+        # When the secrets change, the broadcast makes the next update use them (the cache TTL here is 60 s)
+        await bot_secrets.set_secret(pool, box, rig.bot_id, "CRM_TOKEN", "second-token", updated_by=None)
+        await bot_secrets.set_secret(pool, box, rig.bot_id, "ORG", "acme", updated_by=None)
+        await publish_flip(rig.redis, rig.bot_id, rev)
+        for _ in range(100):
+            bot = await rig.executor.bots.get(rig.bot_id)
+            if getattr(bot, "secrets", {}).get("ORG") == "acme":
+                break
+            await asyncio.sleep(0.02)
+        await rig.push(88, "/start")
+        assert (await rig.executor.drain()).handled == 1
+        assert seen[1:] == [("Bearer second-token", "acme")]
+        assert rig.texts(88) == ["Got it", "Got it"]
+        # And the entry never shows its secrets
+        assert "second-token" not in repr(await rig.executor.bots.get(rig.bot_id))
+    finally:
+        listener.cancel()
+        server.stop()
+
+
 async def test_telegram_answering_too_late_is_retried_and_the_update_completes(
     rig: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
