@@ -26,7 +26,7 @@ from botkiln.infra.artifacts_fs import FsArtifactStore
 from botkiln.infra.db import create_pool
 from botkiln.infra.telegram_standin import BotApiStandIn, RateLimits
 from tests.runtime.cluster import Cluster
-from tests.runtime.echo import create_echo_bot, plan, replies
+from tests.runtime.echo import COMMAND, EchoBot, create_echo_bot, plan, replies, update_body
 from tests.runtime.traffic import Telegram
 from tests.workers.conftest import pool, store  # noqa: F401 -- the same fixtures as the worker tests
 from tests.workers.runtime_support import served_standin
@@ -127,7 +127,7 @@ def processes(
         started = time.monotonic()
         cluster.start(servers=SERVERS, workers=WORKERS)
         booted = time.monotonic() - started
-        asyncio.run(_first_updates(cluster, database, artifacts_dir, standin, owner))
+        pii_marker = asyncio.run(_first_updates(cluster, database, artifacts_dir, standin, owner))
         print(f"\ncluster: {SERVERS} servers + {WORKERS} workers ready in {booted:.1f}s, "
               f"first updates answered {time.monotonic() - started - booted:.2f}s later")  # fmt: skip
         yield cluster
@@ -136,29 +136,45 @@ def processes(
         raise
     finally:
         cluster.stop()
-    # Every line the processes wrote during the module's tests: no bot token, webhook secret or secret key
-    secrets_used = [SECRET_KEY, *standin.bots]
+    # Every line the processes wrote during the module's tests: no bot token, webhook secret, secret key
+    # or PII-flagged state value
+    secrets_used = [SECRET_KEY, pii_marker, *standin.bots]
     secrets_used += [b.webhook.secret_token for b in standin.bots.values() if b.webhook and b.webhook.secret_token]
     assert cluster.leaks(secrets_used) == [], "a secret reached a process's output"
 
 
 async def _first_updates(
     cluster: Cluster, database: str, artifacts_dir: Path, standin: BotApiStandIn, owner: tuple[UUID, UUID]
-) -> None:
-    """One update through each server, answered: the whole pipeline works before any test starts."""
+) -> str:
+    """One update through each server, answered: the whole pipeline works before any test starts.
+
+    Then a message whose text the bot keeps in a PII-flagged variable; returns that text (the
+    module's log scan looks for it).
+    """
     db = await create_pool(database, min_size=1, max_size=2)
     try:
         bot = await create_echo_bot(db, FsArtifactStore(artifacts_dir), owner, standin, [1])
+        pii_bot = await create_echo_bot(db, FsArtifactStore(artifacts_dir), owner, standin, [2])
     finally:
         await db.close()
     planned = plan([1], SERVERS)
     async with Telegram(cluster.urls, bot, in_flight=1) as telegram:
         await telegram.send(planned)
+    marker = f"pii-{secrets.token_hex(12)}"
+    async with Telegram(cluster.urls, pii_bot, in_flight=1) as telegram:
+        response = await telegram.post(update_body(secrets.randbelow(10**9), 2, f"/{COMMAND} {marker}"))
+        assert response.status_code == 200, response.text
     deadline = time.monotonic() + 30
-    while len(replies(bot)) < SERVERS:
+    while len(replies(bot)) < SERVERS or not _said(pii_bot, marker):
         if time.monotonic() > deadline:
             raise RuntimeError(f"the first updates were not answered within 30s:\n{cluster.report()}")
         await asyncio.sleep(0.05)
+    return marker
+
+
+def _said(bot: EchoBot, text: str) -> bool:
+    """Whether the bot sent a message containing ``text``."""
+    return any(text in str(c.params.get("text")) for c in bot.standin.calls(bot.api, "sendMessage") if c.ok)
 
 
 @pytest.fixture

@@ -48,7 +48,9 @@ def echo_spec(bot_id: str, prefix: str = "old") -> dict[str, Any]:
                 ],
             }
         ],
-        "state": {"vars": {"text": {"type": "string"}, "n": {"type": "number"}, "tag": {"type": "string"}}},
+        "state": {
+            "vars": {"text": {"type": "string", "pii": True}, "n": {"type": "number"}, "tag": {"type": "string"}}
+        },
         "localization": {"strings": {"echo": {"en": prefix + "|{{state.tag}}|{{state.n}}|{{state.text}}"}}},
     }
 

@@ -8,6 +8,7 @@ import { ProjectPage } from "./pages/ProjectPage";
 import { BotLayout } from "./pages/BotLayout";
 import { BotOverview } from "./pages/BotOverview";
 import { DeployPage } from "./pages/DeployPage";
+import { SecretsPage } from "./pages/SecretsPage";
 import { Loading } from "./components/ui";
 
 // The editor (CodeMirror, its JSON Schema support, React Flow, dagre) and the charts are the
@@ -36,6 +37,7 @@ export function App() {
                 <Route path="spec" element={page(<SpecPage />)} />
                 <Route path="versions" element={page(<VersionsPage />)} />
                 <Route path="deploy" element={<DeployPage />} />
+                <Route path="secrets" element={<SecretsPage />} />
                 <Route path="analytics" element={page(<AnalyticsPage />)} />
                 <Route path="simulator" element={page(<SimulatorPage />)} />
                 <Route path="dead-letters" element={page(<DeadLettersPage />)} />

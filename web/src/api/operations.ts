@@ -800,3 +800,64 @@ export const ExamplesQuery = graphql(`
     }
   }
 `);
+
+export const BotSecretsQuery = graphql(`
+  query BotSecrets($botId: ID!) {
+    bot(botId: $botId) {
+      id
+      secrets {
+        name
+        updatedAt
+      }
+      missingSecrets
+    }
+  }
+`);
+
+export const MissingSecretsQuery = graphql(`
+  query MissingSecrets($botId: ID!, $revHash: String) {
+    bot(botId: $botId) {
+      id
+      missingSecrets(revHash: $revHash)
+    }
+  }
+`);
+
+export const SetBotSecretMutation = graphql(`
+  mutation SetBotSecret($botId: ID!, $name: String!, $value: String!) {
+    setBotSecret(botId: $botId, name: $name, value: $value) {
+      __typename
+      ... on BotSecretSet {
+        botId
+        secret {
+          name
+          updatedAt
+        }
+      }
+      ... on InvalidInput {
+        field
+      }
+      ... on SecretLimitReached {
+        limit
+      }
+      ... on Problem {
+        message
+      }
+    }
+  }
+`);
+
+export const DeleteBotSecretMutation = graphql(`
+  mutation DeleteBotSecret($botId: ID!, $name: String!) {
+    deleteBotSecret(botId: $botId, name: $name) {
+      __typename
+      ... on BotSecretDeleted {
+        botId
+        name
+      }
+      ... on Problem {
+        message
+      }
+    }
+  }
+`);

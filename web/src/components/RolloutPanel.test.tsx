@@ -37,7 +37,7 @@ const LIVE: Rollout = {
   candidate: share("c".repeat(64), 100, 20),
 };
 
-/** A client answering mutations by operation name; records what was sent. */
+/** A client answering operations by name; records the mutations sent (the start form also asks for missing secrets). */
 function clientWith(answers: Record<string, unknown>) {
   const sent: { name: string; variables: unknown }[] = [];
   const exchange: Exchange = () => (ops$) =>
@@ -46,7 +46,7 @@ function clientWith(answers: Record<string, unknown>) {
       filter((op: Operation) => op.kind !== "teardown"),
       map((op: Operation) => {
         const name = getOperationAST(op.query)?.name?.value ?? "";
-        sent.push({ name, variables: op.variables });
+        if (op.kind === "mutation") sent.push({ name, variables: op.variables });
         return makeResult(op, { data: answers[name] ?? null });
       }),
     );

@@ -7,7 +7,7 @@
  * task ends, and now and then while one is live: the counters move without events). Owners get
  * the controls; everyone else sees the same state read-only.
  */
-import { cloneElement, useState, type ReactElement } from "react";
+import { useState } from "react";
 import { useClient, useMutation, type CombinedError } from "urql";
 import {
   AbortRolloutMutation,
@@ -40,7 +40,8 @@ import {
   type PlanField,
   type PlanForm,
 } from "../lib/rollout";
-import { ErrorBox, Notice, StatusBadge } from "./ui";
+import { MissingSecretsWarning } from "./SecretsPanel";
+import { ErrorBox, Field, Notice, StatusBadge } from "./ui";
 
 export type Rollout = RolloutFieldsFragment;
 type StartResult = StartRolloutResult["startRollout"];
@@ -84,7 +85,7 @@ export function RolloutPanel({
         <>
           {rollout && <LastRollout rollout={rollout} />}
           {owner ? (
-            <StartRolloutForm botId={botId} revisions={revisions} activeRevHash={activeRevHash} onStarted={onStarted} />
+            <StartRolloutForm botId={botId} role={role} revisions={revisions} activeRevHash={activeRevHash} onStarted={onStarted} />
           ) : (
             <p className="muted small">No rollout is live. Owners start rollouts; you can follow them here.</p>
           )}
@@ -110,11 +111,13 @@ function LastRollout({ rollout: r }: { rollout: Rollout }) {
 
 function StartRolloutForm({
   botId,
+  role,
   revisions,
   activeRevHash,
   onStarted,
 }: {
   botId: string;
+  role: Role | null;
   revisions: RevisionRow[];
   activeRevHash: string | null;
   onStarted: (res: StartResult) => void;
@@ -185,6 +188,7 @@ function StartRolloutForm({
             ))}
           </select>
         </Field>
+        <MissingSecretsWarning botId={botId} revHash={revHash} role={role} />
         <Field label="Starting share (%)" hint="0 to 99; 0 reaches only pinned chats" error={errors.percent} id="ro-percent">
           <input inputMode="numeric" value={form.percent} onChange={(e) => set("percent", e.target.value)} />
         </Field>
@@ -219,32 +223,6 @@ function StartRolloutForm({
       </form>
     </div>
   );
-}
-
-/** A labelled input (or select) with its hint and its problem: the control is marked invalid and described by them. */
-function Field({ label, hint, error, id, children }: { label: string; hint?: string; error?: string | undefined; id: string; children: ReactElement<ControlProps> }) {
-  const describedBy = [hint && `${id}-hint`, error && `${id}-error`].filter(Boolean).join(" ") || undefined;
-  return (
-    <label>
-      {label}
-      {cloneElement(children, { "aria-invalid": error ? true : undefined, "aria-describedby": describedBy })}
-      {hint && (
-        <span id={`${id}-hint`} className="muted small">
-          {hint}
-        </span>
-      )}
-      {error && (
-        <span id={`${id}-error`} className="field-error small" role="alert">
-          {error}
-        </span>
-      )}
-    </label>
-  );
-}
-
-interface ControlProps {
-  "aria-invalid"?: boolean | undefined;
-  "aria-describedby"?: string | undefined;
 }
 
 // --- a live one ------------------------------------------------------------------------------------------------------

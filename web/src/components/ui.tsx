@@ -1,5 +1,5 @@
-/** Small shared pieces: error display, loading, role gating, JSON view. */
-import type { ReactNode } from "react";
+/** Small shared pieces: error display, loading, role gating, JSON view, labelled form fields. */
+import { cloneElement, type ReactElement, type ReactNode } from "react";
 import type { CombinedError } from "urql";
 import { can, type Action, type Role } from "../lib/roles";
 
@@ -50,4 +50,30 @@ export function StatusBadge({ status }: { status: string }) {
 
 export function Empty({ children }: { children: ReactNode }) {
   return <p className="muted empty">{children}</p>;
+}
+
+/** A labelled input (or select) with its hint and its problem: the control is marked invalid and described by them. */
+export function Field({ label, hint, error, id, children }: { label: string; hint?: string; error?: string | undefined; id: string; children: ReactElement<ControlProps> }) {
+  const describedBy = [hint && `${id}-hint`, error && `${id}-error`].filter(Boolean).join(" ") || undefined;
+  return (
+    <label>
+      {label}
+      {cloneElement(children, { "aria-invalid": error ? true : undefined, "aria-describedby": describedBy })}
+      {hint && (
+        <span id={`${id}-hint`} className="muted small">
+          {hint}
+        </span>
+      )}
+      {error && (
+        <span id={`${id}-error`} className="field-error small" role="alert">
+          {error}
+        </span>
+      )}
+    </label>
+  );
+}
+
+interface ControlProps {
+  "aria-invalid"?: boolean | undefined;
+  "aria-describedby"?: string | undefined;
 }

@@ -23,6 +23,8 @@ describe("roles", () => {
       createBot: [false, false, true],
       deleteBot: [false, false, true],
       manageMembers: [false, false, true],
+      secrets: [false, true, true],
+      manageSecrets: [false, false, true],
     };
     for (const [action, expected] of Object.entries(matrix)) {
       expect(ROLES.map((r) => can(r, action as keyof typeof NEEDS))).toEqual(expected);

@@ -23,6 +23,10 @@ export const NEEDS = {
   deadLetters: "EDITOR",
   simulate: "VIEWER",
   webhook: "EDITOR",
+  /** see the bot's secret names and which a revision lacks (never a value) */
+  secrets: "EDITOR",
+  /** add, replace and delete secrets */
+  manageSecrets: "OWNER",
 } as const satisfies Record<string, Role>;
 
 export type Action = keyof typeof NEEDS;

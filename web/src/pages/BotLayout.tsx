@@ -23,6 +23,7 @@ const TABS: { to: string; label: string; end?: boolean; soon?: boolean; need?: A
   { to: "spec", label: "Spec" },
   { to: "versions", label: "Versions" },
   { to: "deploy", label: "Generate & deploy" },
+  { to: "secrets", label: "Secrets" },
   { to: "analytics", label: "Analytics" },
   { to: "simulator", label: "Simulator" },
   { to: "dead-letters", label: "Dead letters", need: "deadLetters" },

@@ -20,12 +20,13 @@ import {
 import type { ProgressSubscription as ProgressEvent, StartTaskFieldsFragment } from "../gql/graphql";
 import { ProgressPanel } from "../components/ProgressPanel";
 import { RolloutPanel } from "../components/RolloutPanel";
+import { MissingSecretsWarning } from "../components/SecretsPanel";
 import { Can, ErrorBox, Notice, StatusBadge } from "../components/ui";
 import { useAuth } from "../lib/auth";
 import { randomUuid } from "../lib/ids";
 import { ago, duration, shortHash, when } from "../lib/format";
 import { EMPTY, busy, reduceProgress, taskFinished, taskStarted, type ProgressEventLike, type ProgressState, type TaskView } from "../lib/progress";
-import { can } from "../lib/roles";
+import { can, type Role } from "../lib/roles";
 import { isLive } from "../lib/rollout";
 import { useBot } from "./BotLayout";
 
@@ -153,7 +154,7 @@ export function DeployPage() {
           <GenerateCard botId={bot.id} versions={versionList.map((v) => v.version)} busy={busy(progress)} onStarted={onStarted} />
         </Can>
         <Can role={role} action="deploy">
-          <DeployCard botId={bot.id} revisions={revisionList} active={bot.activeRevHash ?? null} onStarted={onStarted} />
+          <DeployCard botId={bot.id} role={role} revisions={revisionList} active={bot.activeRevHash ?? null} onStarted={onStarted} />
         </Can>
         <Can role={role} action="rollback">
           <RollbackCard botId={bot.id} served={served} hasActive={!!bot.activeRevHash} onStarted={onStarted} />
@@ -186,7 +187,10 @@ export function DeployPage() {
         state={progress}
         actions={(t: TaskView): ReactNode =>
           t.kind === "generate" && t.state === "succeeded" && t.revHash && t.revHash !== bot.activeRevHash && can(role, "deploy") ? (
-            <DeployButton botId={bot.id} revHash={t.revHash} onStarted={onStarted} />
+            <>
+              <MissingSecretsWarning botId={bot.id} revHash={t.revHash} role={role} />
+              <DeployButton botId={bot.id} revHash={t.revHash} onStarted={onStarted} />
+            </>
           ) : null
         }
       />
@@ -286,7 +290,7 @@ interface RevisionRow {
   createdAt: string;
 }
 
-function DeployCard({ botId, revisions, active, onStarted }: { botId: string; revisions: RevisionRow[]; active: string | null; onStarted: OnStarted }) {
+function DeployCard({ botId, role, revisions, active, onStarted }: { botId: string; role: Role | null; revisions: RevisionRow[]; active: string | null; onStarted: OnStarted }) {
   const candidates = revisions.filter((r) => r.revHash !== active);
   const [chosen, setChosen] = useState<string>("");
   const [why, setWhy] = useState("");
@@ -308,6 +312,7 @@ function DeployCard({ botId, revisions, active, onStarted }: { botId: string; re
             ))}
           </select>
         </label>
+        <MissingSecretsWarning botId={botId} revHash={revHash} role={role} />
         <label>
           Why <span className="muted">(kept with the deployment)</span>
           <input value={why} maxLength={500} onChange={(e) => setWhy(e.target.value)} placeholder="new opening hours" />
