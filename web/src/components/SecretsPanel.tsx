@@ -105,7 +105,7 @@ export function SecretsPanel({ botId, role, initialName = "" }: { botId: string;
         </Notice>
       )}
       <h3 className="row spread">
-        <span>Secrets</span>
+        <span>Stored secrets</span>
         <span className="muted small" style={{ fontWeight: "normal" }}>
           {names.length} of at most {MAX_SECRETS}
         </span>
