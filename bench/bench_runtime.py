@@ -17,6 +17,10 @@ secret token checked), one process. Both talk to the Telegram stand-in (``infra/
 served by a child process of the bench (``--standin process``, the default) or by a thread of the
 bench process (``--standin inline``: the stand-in's ~1 ms of CPU per call then shares the load
 generator's GIL; measured, aiogram's sustained p99 went from 14 ms to 197 ms, hence the default).
+The stand-in's uvicorn runs on uvloop (the ``bench`` extra installs it; uvicorn picks it up): on
+asyncio's own loop the stand-in itself was the bottleneck of Botkiln's ``max`` phase (143 replies/s
+against 274/s with uvloop, same code, the stand-in answering each sendMessage later under load), so
+those figures measured the fake Telegram, not Botkiln.
 The systems are measured one after the other, never at once.
 
 The load, per system: the bench POSTs Telegram-shaped updates to the bot's webhook (URL and secret as
