@@ -1,5 +1,6 @@
 import { lazy, Suspense, type ReactNode } from "react";
-import { BrowserRouter, Route, Routes } from "react-router";
+import { createBrowserRouter, createRoutesFromElements, Route } from "react-router";
+import { RouterProvider } from "react-router/dom";
 import { AuthProvider } from "./lib/auth";
 import { NotFoundPage, RequireAuth, Shell } from "./components/Layout";
 import { SignInPage, SignUpPage } from "./pages/AuthPages";
@@ -21,32 +22,36 @@ const DeadLettersPage = lazy(() => import("./pages/DeadLettersPage").then((m) =>
 
 const page = (element: ReactNode) => <Suspense fallback={<Loading />}>{element}</Suspense>;
 
+// A data router (not <BrowserRouter>): the spec editor holds navigation away from unsaved
+// edits with useBlocker, which only a data router offers. The routes need no loaders or actions.
+const router = createBrowserRouter(
+  createRoutesFromElements(
+    <Route element={<Shell />}>
+      <Route path="signin" element={<SignInPage />} />
+      <Route path="signup" element={<SignUpPage />} />
+      <Route element={<RequireAuth />}>
+        <Route index element={<ProjectsPage />} />
+        <Route path="projects/:projectId" element={<ProjectPage />} />
+        <Route path="bots/:botId" element={<BotLayout />}>
+          <Route index element={<BotOverview />} />
+          <Route path="spec" element={page(<SpecPage />)} />
+          <Route path="versions" element={page(<VersionsPage />)} />
+          <Route path="deploy" element={<DeployPage />} />
+          <Route path="secrets" element={<SecretsPage />} />
+          <Route path="analytics" element={page(<AnalyticsPage />)} />
+          <Route path="simulator" element={page(<SimulatorPage />)} />
+          <Route path="dead-letters" element={page(<DeadLettersPage />)} />
+        </Route>
+      </Route>
+      <Route path="*" element={<NotFoundPage />} />
+    </Route>,
+  ),
+);
+
 export function App() {
   return (
     <AuthProvider>
-      <BrowserRouter>
-        <Routes>
-          <Route element={<Shell />}>
-            <Route path="signin" element={<SignInPage />} />
-            <Route path="signup" element={<SignUpPage />} />
-            <Route element={<RequireAuth />}>
-              <Route index element={<ProjectsPage />} />
-              <Route path="projects/:projectId" element={<ProjectPage />} />
-              <Route path="bots/:botId" element={<BotLayout />}>
-                <Route index element={<BotOverview />} />
-                <Route path="spec" element={page(<SpecPage />)} />
-                <Route path="versions" element={page(<VersionsPage />)} />
-                <Route path="deploy" element={<DeployPage />} />
-                <Route path="secrets" element={<SecretsPage />} />
-                <Route path="analytics" element={page(<AnalyticsPage />)} />
-                <Route path="simulator" element={page(<SimulatorPage />)} />
-                <Route path="dead-letters" element={page(<DeadLettersPage />)} />
-              </Route>
-            </Route>
-            <Route path="*" element={<NotFoundPage />} />
-          </Route>
-        </Routes>
-      </BrowserRouter>
+      <RouterProvider router={router} />
     </AuthProvider>
   );
 }

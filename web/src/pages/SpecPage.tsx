@@ -10,6 +10,7 @@ import { ExamplesQuery, SaveSpecMutation, SpecVersionQuery, ValidateSpecQuery } 
 import { SpecEditor, type ServerProblem, type SpecEditorHandle } from "../components/SpecEditor";
 import { FlowGraph } from "../components/FlowGraph";
 import { DiffView } from "../components/DiffView";
+import { LeaveConfirm, useLeaveGuard } from "../components/LeaveGuard";
 import { ErrorBox, Loading, Notice } from "../components/ui";
 import { formatSpec, starterSpec } from "../lib/specFormat";
 import { nodeForPointer, specToGraph, type SpecGraph } from "../lib/specGraph";
@@ -89,6 +90,9 @@ function Editor({ loaded, botId, readOnly, reload, onSaved }: { loaded: Loaded; 
   const editor = useRef<SpecEditorHandle>(null);
   const [text, setText] = useState(loaded.text);
   const [savedText, setSavedText] = useState(loaded.fromVersion === loaded.baseVersion ? loaded.text : "");
+  // the text of the version last loaded or saved: edits beyond it are what leaving would lose
+  // (unlike `dirty`, a version opened with ?from=N is not an edit until it is changed)
+  const [cleanText, setCleanText] = useState(loaded.text);
   const [base, setBase] = useState(loaded.baseVersion);
   // problems from the last save (kept until the text they point at changes) and from live validation
   const [saveProblems, setSaveProblems] = useState<{ problem: ServerProblem; snapshot: string | null }[]>([]);
@@ -103,6 +107,7 @@ function Editor({ loaded, botId, readOnly, reload, onSaved }: { loaded: Loaded; 
   const [result, save] = useMutation(SaveSpecMutation);
   const client = useClient();
   const dirty = text !== savedText;
+  const unsaved = !readOnly && text !== cleanText;
   // the simulator's "draft" target starts from the editor's unsaved text (lib/draftSpec.ts)
   useEffect(() => shareDraft(botId, dirty ? text : null), [botId, dirty, text]);
 
@@ -156,13 +161,6 @@ function Editor({ loaded, botId, readOnly, reload, onSaved }: { loaded: Loaded; 
   }, [saveProblems, liveProblems, validated]);
   const selected = useMemo(() => nodeForPointer(parsed.graph, pointerAt(debounced, Math.min(debouncedCursor, debounced.length))), [parsed, debounced, debouncedCursor]);
 
-  useEffect(() => {
-    if (!dirty) return;
-    const warn = (e: BeforeUnloadEvent) => e.preventDefault();
-    window.addEventListener("beforeunload", warn);
-    return () => window.removeEventListener("beforeunload", warn);
-  }, [dirty]);
-
   const doSave = useCallback(
     async (expectedVersion: number) => {
       if (readOnly) return;
@@ -182,6 +180,7 @@ function Editor({ loaded, botId, readOnly, reload, onSaved }: { loaded: Loaded; 
         case "SpecSaved":
           setBase(res.specVersion.version);
           setSavedText(current);
+          setCleanText(current);
           setSaveProblems([]);
           setLiveProblems([]);
           setConflict(null);
@@ -216,15 +215,29 @@ function Editor({ loaded, botId, readOnly, reload, onSaved }: { loaded: Loaded; 
   // an unsaved edit survives a reload: kept in localStorage while the text differs from what was saved
   const draftKey = `botkiln:spec-draft:${botId}`;
   const [draft, setDraft] = useState<Draft | null>(() => (readOnly ? null : readDraft(draftKey, loaded.text)));
+  const storeDraft = useCallback(
+    (t: string) => {
+      try {
+        if (t !== savedText && t !== loaded.text) localStorage.setItem(draftKey, JSON.stringify({ base, text: t, at: Date.now() }));
+        else localStorage.removeItem(draftKey);
+      } catch {
+        // storage full or disabled: drafts are a convenience
+      }
+    },
+    [savedText, loaded.text, draftKey, base],
+  );
   useEffect(() => {
     if (readOnly || draft) return; // while a stored draft is offered, do not overwrite it
-    try {
-      if (debounced !== savedText && debounced !== loaded.text) localStorage.setItem(draftKey, JSON.stringify({ base, text: debounced, at: Date.now() }));
-      else localStorage.removeItem(draftKey);
-    } catch {
-      // storage full or disabled: drafts are a convenience
-    }
-  }, [debounced, savedText, base, draftKey, readOnly, draft, loaded.text]);
+    storeDraft(debounced);
+  }, [debounced, storeDraft, readOnly, draft]);
+
+  // leaving with unsaved edits asks first (in the app) or lets the browser ask (reload, close, another
+  // address); either way the text as it is now is kept as the draft, not only its debounced copy
+  // (and it replaces an offered older draft: these edits are the newer work)
+  const guard = useLeaveGuard(
+    unsaved,
+    useCallback(() => storeDraft(editor.current?.getText() ?? text), [storeDraft, text]),
+  );
 
   const goTo = (pointer: string) => editor.current?.goTo(pointer);
   /** From the graph: the line naming the step or route (its id, command or data), else the object. */
@@ -232,6 +245,7 @@ function Editor({ loaded, botId, readOnly, reload, onSaved }: { loaded: Loaded; 
 
   return (
     <>
+      <LeaveConfirm guard={guard}>You have unsaved changes to the spec. Leave anyway? Your draft stays in this browser and can be restored.</LeaveConfirm>
       <div className="toolbar">
         <span className="muted small">
           {base ? `Based on v${base}` : "No saved version yet"}
@@ -288,7 +302,13 @@ function Editor({ loaded, botId, readOnly, reload, onSaved }: { loaded: Loaded; 
         <div className="notice warn" role="alert">
           Someone saved v{conflict.current} after v{base}, which your edit started from. Your text is still here.
           <div className="row" style={{ marginTop: "0.4rem" }}>
-            <button className="secondary" onClick={() => reload()}>
+            <button
+              className="secondary"
+              onClick={() => {
+                guard.release(); // the user chose to discard: dropping ?from= must not ask again
+                reload();
+              }}
+            >
               Reload v{conflict.current} (discard my edits)
             </button>
             {conflict.theirs !== null && (
