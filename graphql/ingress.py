@@ -171,11 +171,11 @@ class Ingress:
         *,
         prefix: str = PREFIX,
         options: IngressOptions | None = None,
-        on_ready: Callable[[], Coroutine[Any, Any, None]] | None = None,
+        on_ready: Callable[[], Coroutine[Any, Any, object]] | None = None,
     ) -> None:
         self.options = options or IngressOptions()
         self._on_ready = on_ready
-        self._notifying: set[asyncio.Task[None]] = set()
+        self._notifying: set[asyncio.Task[object]] = set()
         self._redis = redis
         self._queue = queue
         self._prefix = prefix

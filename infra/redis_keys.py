@@ -26,6 +26,7 @@
 | ``botkiln:state:<botId>:<chatId>`` | string, TTL | the chat's state JSON (docs/runtime.md) |
 | ``botkiln:fx:<botId>:<updateId>`` | string, TTL 1 h | an update's committed actions until its ack |
 | ``botkiln:rt:wake`` | list (capped) | wake-up tokens for idle executors: a chat became ready |
+| ``botkiln:rt:lingering`` | zset | drains waiting for a wake token, score = deadline (ms, Redis clock) |
 | ``botkiln:rt:pump`` | string, PX | at most one recovery nudge per interval across all workers |
 | ``botkiln:analytics:rows`` | stream, MAXLEN ~ 10⁶ | analytics rows for the drainers (docs/analytics.md) |
 | ``botkiln-dramatiq:*`` | Dramatiq's own | the broker's queues, delay queues, acks, heartbeats (b) |
@@ -148,6 +149,7 @@ class RuntimeKeys:
     def __init__(self, prefix: str = PREFIX) -> None:
         self.prefix = prefix
         self.wake = f"{prefix}:rt:wake"
+        self.lingering = f"{prefix}:rt:lingering"
         self.pump = f"{prefix}:rt:pump"
 
     def state(self, bot_id: str, chat_id: int) -> str:

@@ -1,9 +1,11 @@
 """execute(): the Dramatiq actor that drains chat queues, and how work reaches it.
 
 - The ingress calls ``ChatReady.notify`` when an enqueue made a chat ready (its queue was
-  empty): a wake token for executors lingering in ``drain`` (instant), and an ``execute``
-  message for a worker thread that is not (the message is only a wake-up: the chat queue
-  is the truth, an extra message costs one empty claim).
+  empty): a wake token for executors lingering in ``drain`` (instant), and, unless more drains
+  are lingering than tokens are waiting (``wake.lua``), an ``execute`` message for a worker
+  thread (the message is only a wake-up: the chat queue is the truth, an extra message costs
+  one empty claim). Skipping the message when a drain waits saves its enqueue, fetch, ack and
+  dispatch; if that drain gave up in between, the chat waits for the next claim or the pump.
 - ``execute`` drains until no chat is ready; when its budget runs out first it sends
   itself again, so one message never holds a thread for long.
 - ``pump`` runs in every worker process: at most once per interval across all of them
@@ -18,6 +20,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from importlib.resources import files
 
 import dramatiq
 from redis.asyncio import Redis
@@ -30,6 +33,8 @@ _log = logging.getLogger(__name__)
 ACTOR = "botkiln.execute"
 RUNTIME_QUEUE = "runtime"
 MAX_WAKE_TOKENS = 256
+LINGER_MARGIN_MS = 100
+"""A drain this close to the end of its wait is not counted on to take a token."""
 TIME_LIMIT_MS = 3_600_000
 """An update may wait long on Telegram's ``retry_after``; the drain budget keeps messages short otherwise."""
 
@@ -70,14 +75,22 @@ class ChatReady:
         self._redis = redis
         self._broker = broker
         self._keys = RuntimeKeys(prefix)
+        self._wake = redis.register_script(files("botkiln.infra").joinpath("lua", "wake.lua").read_text("utf-8"))
 
-    async def notify(self) -> None:
-        """Wake an idle executor and send a message; failures are logged (the pump catches up)."""
+    async def notify(self) -> bool:
+        """Wake an idle executor, and send a message unless a lingering one takes the token.
+
+        True if a message was sent. Failures are logged (the pump catches up).
+        """
         try:
-            await wake(self._redis, self._keys)
+            keys = [self._keys.wake, self._keys.lingering]
+            if int(await self._wake(keys=keys, args=[MAX_WAKE_TOKENS, LINGER_MARGIN_MS])):
+                return False
             await send_execute(self._broker)
         except Exception as exc:
             _log.warning("could not notify executors (%s); the pump will", type(exc).__name__)
+            return False
+        return True
 
 
 async def pump_once(redis: Redis, broker: dramatiq.Broker, *, prefix: str = PREFIX, interval_ms: int = 1000) -> bool:

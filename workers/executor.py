@@ -21,7 +21,9 @@ redis-py, and the keeper being stopped then renewed the lease forever while the 
 Analytics rows are published best effort: a failure is logged, never fails the update.
 
 ``drain`` claims chat after chat until none is ready, then lingers on the wake list for
-``linger_s`` (the ingress pushes a token when a chat becomes ready) before returning.
+``linger_s`` (the ingress pushes a token when a chat becomes ready) before returning. While it
+lingers it is registered in ``rt:lingering``, so the ingress knows a token will be taken and sends
+no Dramatiq message for it (workers/execute.py).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from importlib.resources import files
 from typing import Any, Literal, Protocol
 
 from opentelemetry.trace import SpanKind
@@ -141,6 +144,10 @@ class Executor:
         self._api = api or self._http_api
         self._http_apis: dict[str, HttpApi] = {}
         self._clock = clock
+        self._lingers = 0
+        self._register_linger = redis.register_script(
+            files("botkiln.infra").joinpath("lua", "linger.lua").read_text(encoding="utf-8")
+        )
 
     async def drain(self) -> Drained:
         """Handle updates until no chat is ready for ``linger_s`` or the budget is spent."""
@@ -151,12 +158,25 @@ class Executor:
             claim = await self.queue.claim(self._consumer_id, o.lease_ms)
             if claim is None:
                 wait = min(o.linger_s, deadline - time.monotonic())
-                if wait <= 0 or await self._redis.blpop([self._keys.wake], timeout=max(wait, 0.01)) is None:
+                if wait <= 0 or not await self._linger(wait):
                     return Drained(handled, more=False)
                 continue
             await self.handle(claim)
             handled += 1
         return Drained(handled, more=True)
+
+    async def _linger(self, wait_s: float) -> bool:
+        """Wait up to ``wait_s`` for a wake token, registered as lingering meanwhile; True if one came.
+
+        The registration tells the ingress that this drain will take the next token, so it sends no
+        execute message (workers/execute.py ChatReady). A drain that dies leaves it to expire.
+        """
+        self._lingers += 1
+        member = f"{self._consumer_id}:{self._lingers}"
+        await self._register_linger(keys=[self._keys.lingering], args=[member, max(1, int(wait_s * 1000))])
+        token = await self._redis.blpop([self._keys.wake], timeout=max(wait_s, 0.01))
+        await self._redis.zrem(self._keys.lingering, member)
+        return token is not None
 
     async def handle(self, claim: Claim) -> Handled:
         """Process one claimed update, keeping its lease alive; ``lost`` if the lease was lost meanwhile.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import dataclasses
 import json
@@ -430,3 +431,58 @@ async def test_telegram_answering_too_late_is_retried_and_the_update_completes(
     texts = rig.texts(88)
     assert texts in (["Hello", "Hello: your name?"], ["Hello", "Hello", "Hello: your name?"])
     assert await rig.queue.depth(rig.bot_id) == 0 and await rig.queue.dead_letters(rig.bot_id) == []
+
+
+async def test_a_ready_chat_sends_an_execute_message_only_when_no_drain_is_lingering(
+    rig: Rig, prefix: str, broker: Any, namespace: str
+) -> None:
+    from botkiln.infra.redis_keys import RuntimeKeys
+    from botkiln.workers.execute import ChatReady
+
+    keys = RuntimeKeys(prefix)
+    ready = ChatReady(rig.redis, broker, prefix=prefix)
+
+    async def messages() -> int:
+        return int(await rig.redis.hlen(f"{namespace}:runtime.msgs"))
+
+    # Nobody lingers: the token alone would wait, so a message goes out
+    before = await messages()
+    assert await ready.notify() is True
+    assert await messages() == before + 1
+    await rig.redis.delete(keys.wake)
+    # A registration past its deadline does not count
+    await rig.redis.zadd(keys.lingering, {"dead:1": 0})
+    assert await ready.notify() is True
+    assert await rig.redis.zcard(keys.lingering) == 0  # and is swept
+    await rig.redis.delete(keys.wake)
+
+    # When a drain lingers, an update's notification is its token alone, and the drain handles the update
+    rig.executor.options = dataclasses.replace(rig.executor.options, linger_s=5.0, drain_budget_s=3.0)
+    open_chats(rig.standin, rig.token, [91])
+    drain = asyncio.create_task(rig.executor.drain())
+    try:
+        for _ in range(200):
+            if await rig.redis.zcard(keys.lingering) == 1:
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError("the drain did not register as lingering")
+        sent = await messages()
+        await rig.push(91, "/start")
+        assert await ready.notify() is False
+        for _ in range(300):
+            if len(rig.texts(91)) == 2:
+                break
+            await asyncio.sleep(0.01)
+        assert rig.texts(91) == ["Hello", "Hello: your name?"]
+        assert await messages() == sent
+        # Two chats ready at once with one drain lingering: the second notification sends a message
+        await rig.redis.delete(keys.wake)
+        await rig.redis.zadd(keys.lingering, {"other:1": 10**13})
+        await rig.redis.lpush(keys.wake, b"1")  # a token already waiting for that one drain
+        assert await ready.notify() is True
+    finally:
+        drain.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await drain
+        await rig.redis.delete(keys.lingering, keys.wake)
