@@ -16,6 +16,7 @@ pytestmark = pytest.mark.anyio
 
 TABLES = {
     "audit_log",
+    "bot_secrets",
     "bots",
     "deployment_outcomes",
     "deployment_stages",
