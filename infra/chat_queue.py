@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.resources import files
 from typing import Literal
@@ -135,15 +136,18 @@ class RedisChatQueue:
             trace.decode() or None,
         )  # fmt: skip
 
-    async def ack(self, claim: Claim) -> bool:
-        """Remove the claimed head and end the lease; False (and no change) if the lease was lost."""
-        return await self._settle_head(claim, "")
+    async def ack(self, claim: Claim, *, forget: Sequence[str] = ()) -> bool:
+        """Remove the claimed head and end the lease; False (and no change) if the lease was lost.
 
-    async def dead_letter(self, claim: Claim, reason: str) -> bool:
+        ``forget``: keys deleted in the same step (the update's committed effects), only if acknowledged.
+        """
+        return await self._settle_head(claim, "", forget)
+
+    async def dead_letter(self, claim: Claim, reason: str, *, forget: Sequence[str] = ()) -> bool:
         """Move the claimed head to ``dlq:in:<botId>`` with ``reason`` and end the lease; False if lost."""
         if not reason:
             raise ValueError("a dead letter needs a reason")
-        return await self._settle_head(claim, reason)
+        return await self._settle_head(claim, reason, forget)
 
     async def renew(self, claim: Claim, lease_ms: int) -> bool:
         """Extend the lease to ``lease_ms`` from now; False if it was already lost."""
@@ -250,7 +254,7 @@ class RedisChatQueue:
             bot_id, int(h["chatId"]), int(h["updateId"]), payload, h["reason"], int(h["deliveries"]), int(h["at"])
         )
 
-    async def _settle_head(self, claim: Claim, reason: str) -> bool:
+    async def _settle_head(self, claim: Claim, reason: str, forget: Sequence[str] = ()) -> bool:
         k, member = self._keys, _member(claim.bot_id, claim.chat_id)
         keys = [
             k.lease(member),
@@ -262,6 +266,7 @@ class RedisChatQueue:
             k.depth(claim.bot_id),
             k.heads(claim.bot_id),
             k.dlq_in(claim.bot_id),
+            *forget,
         ]
         return bool(await self._settle(keys, [member, claim.chat_id, claim.token, claim.update_id, reason]))
 

@@ -8,8 +8,9 @@ Invariants (docs/runtime.md has the reasoning):
 - an update whose effects exist was fully computed: a redelivery sends the recorded actions
   (the outbound sender de-duplicates them per index) instead of running the engine again,
   so state and messages change once per update whatever process dies;
-- ``forget`` drops the effects after the update is acknowledged; if that is lost the record
-  expires after ``EFFECTS_TTL_S``;
+- the ack deletes the effects in the same script (``effects_key`` names them for
+  ``ChatQueue.ack(forget=…)``), so no crash can leave them behind an acknowledged update; they
+  also expire after ``EFFECTS_TTL_S``;
 - the chat's *affinity* (the revision its current flow started on, ``infra/routing.py``) is
   written by the same script, with the state's TTL, and deleted when no flow is under way;
 - a state expires ``ttl_s`` after its last write (the spec's ``stateTtlSec`` if set, else
@@ -117,6 +118,6 @@ class RedisChatState:
         aff = "" if affinity is None else affinity.to_text()
         return bool(await self._commit(keys, [claim.token, state_json, ttl_s, fx, EFFECTS_TTL_S, aff]))
 
-    async def forget(self, bot_id: str, update_id: int) -> None:
-        """Drop an acknowledged update's effects."""
-        await self._redis.delete(self._keys.effects(bot_id, update_id))
+    def effects_key(self, bot_id: str, update_id: int) -> str:
+        """Where an update's committed effects live until its ack (the ack deletes it: ``ChatQueue.ack(forget=…)``)."""
+        return self._keys.effects(bot_id, update_id)

@@ -299,12 +299,12 @@ class ChatQueue(Protocol):
         """Lease the next chat in turn and return its head (not removed), or None when none is ready."""
         ...
 
-    async def ack(self, claim: Claim) -> bool:
-        """Remove the head and end the lease; False (nothing changed) if the lease was lost."""
+    async def ack(self, claim: Claim, *, forget: Sequence[str] = ()) -> bool:
+        """Remove the head and end the lease, deleting the keys ``forget`` with it; False (nothing changed) if lost."""
         ...
 
-    async def dead_letter(self, claim: Claim, reason: str) -> bool:
-        """Move the head to ``dlq:in:<botId>`` with ``reason``; False if the lease was lost."""
+    async def dead_letter(self, claim: Claim, reason: str, *, forget: Sequence[str] = ()) -> bool:
+        """Move the head to ``dlq:in:<botId>`` with ``reason`` (and delete ``forget``); False if the lease was lost."""
         ...
 
     async def renew(self, claim: Claim, lease_ms: int) -> bool:
@@ -358,8 +358,8 @@ class StateStore(Protocol):
         """
         ...
 
-    async def forget(self, bot_id: str, update_id: int) -> None:
-        """Drop an acknowledged update's effects."""
+    def effects_key(self, bot_id: str, update_id: int) -> str:
+        """Where an update's effects live: the ack deletes that key in the same step (``ChatQueue.ack(forget=…)``)."""
         ...
 
 

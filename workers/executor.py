@@ -10,7 +10,7 @@ Per claimed update (docs/runtime.md has the sequence and the crash analysis):
    with the reason and the chat moves on;
 3. commit the new state and the actions in one script, fenced by the chat lease;
 4. hand the actions to the ``OutboundSender`` with ``dedup_key = <botId>:<updateId>`` (each
-   action index is sent at most once), then acknowledge and forget the effects.
+   action index is sent at most once), then acknowledge and forget the effects (one script).
 
 The chat lease is renewed every third of its length while the update is handled, and once more
 right before each Bot API call (the send fence). Losing it is checked cooperatively, never by
@@ -246,10 +246,10 @@ class Executor:
             await self._publish(rows)
             return Handled("lost", report, "lease lost while sending")
         await lease.stop()  # the ack ends the lease: no renewal may run after it
-        if not await self.queue.ack(claim):
+        forget = [self.states.effects_key(claim.bot_id, claim.update_id)]  # deleted with the ack, in one step
+        if not await self.queue.ack(claim, forget=forget):
             await self._publish(rows)  # the engine ran and committed: a redelivery will not emit these again
             return Handled("lost", report, "lease lost before ack")
-        await self.states.forget(claim.bot_id, claim.update_id)
         # Latency from the webhook (the enqueue time, Redis clock) to the end of sending.
         latency_ms = max(0.0, time.time() * 1000 - claim.enqueued_ms)
         sent_rows = self._send_rows(ref, report, latency_ms)
@@ -304,9 +304,9 @@ class Executor:
         reason = reason[:MAX_REASON]
         _log.warning("executor: update %s of %s dead-lettered: %s", claim.update_id, claim.bot_id, reason)
         await lease.stop()
-        if not await self.queue.dead_letter(claim, reason):
+        forget = [self.states.effects_key(claim.bot_id, claim.update_id)]
+        if not await self.queue.dead_letter(claim, reason, forget=forget):
             return Handled("lost", reason="lease lost before dead-lettering")
-        await self.states.forget(claim.bot_id, claim.update_id)
         if ref is not None:
             row = host_row(ref, "executor_error", error=reason)
             await self._publish([row])

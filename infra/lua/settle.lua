@@ -9,6 +9,8 @@
 -- KEYS[7] depth   string (int)  <p>:cq:depth:<botId>            updates queued for the bot
 -- KEYS[8] heads   zset          <p>:cq:heads:<botId>            member chatId, score = enqueue ms of the head
 -- KEYS[9] dlq     list          <p>:dlq:in:<botId>              "<json header>\n<payload>"; only written with a reason
+-- KEYS[10…]       any           keys the caller is done with once the head is settled (the update's
+--                               committed effects), deleted with it; untouched when the lease is gone
 -- ARGV: member, chatId, token, updateId, reason ('' = ack)
 -- Returns: 1, or 0 when the caller's lease is gone (expired, or the chat leased again): nothing changed.
 -- Time: Redis TIME (the dead letter's `at`).
@@ -30,6 +32,9 @@ if reason ~= '' then
     deliveries = tonumber(redis.call('HGET', KEYS[5], member) or '0'),
   })
   redis.call('RPUSH', KEYS[9], header .. '\n' .. string.sub(head, #string.match(head, '^[^:]+:[^:]+:') + 1))
+end
+for i = 10, #KEYS do
+  redis.call('DEL', KEYS[i])
 end
 redis.call('HDEL', KEYS[5], member)
 redis.call('DECR', KEYS[7])

@@ -10,7 +10,6 @@ order, whichever process ran each one.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import secrets
 import time
@@ -213,11 +212,6 @@ class Leftovers:
     effects: int = 0
     dlq_in: int = 0
     dlq_out: int = 0
-
-    def but_effects(self) -> Leftovers:
-        """The same without ``effects``: a worker killed between an ack and forgetting the update's effects
-        leaves them behind (they expire after an hour; nothing reads them again)."""
-        return dataclasses.replace(self, effects=0)
 
 
 async def leftovers(redis: Redis, bot_id: str) -> Leftovers:
