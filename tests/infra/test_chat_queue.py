@@ -178,6 +178,27 @@ async def test_a_dead_consumers_update_is_redelivered_and_its_late_ack_refused(q
     assert last is not None and last.update_id == 2 and last.deliveries == 1
 
 
+async def test_an_ack_deletes_the_keys_it_is_given_only_when_it_settles(
+    queue: RedisChatQueue, redis: Redis, prefix: str
+) -> None:
+    effects = [f"{prefix}:fx:{BOT}:1", f"{prefix}:fx:{BOT}:1b"]
+    await redis.mset({effects[0]: b"actions", effects[1]: b"more"})
+    await queue.enqueue(BOT, 10, 1, b"first")
+    dead = await queue.claim("dies", 40)
+    assert dead is not None
+    await asyncio.sleep(0.08)
+    heir = await queue.claim("heir", LONG)
+    assert heir is not None
+    # A refused ack (the lease is gone) deletes nothing; a dead letter refused alike
+    assert not await queue.ack(dead, forget=effects)
+    assert not await queue.dead_letter(dead, "late", forget=effects)
+    assert await redis.exists(*effects) == 2
+    # The holder's ack deletes them with the head, in the same step
+    assert await queue.ack(heir, forget=effects)
+    assert await redis.exists(*effects) == 0
+    assert await queue.depth(BOT) == 0
+
+
 async def test_renew_keeps_the_lease_past_its_first_deadline(queue: RedisChatQueue) -> None:
     await queue.enqueue(BOT, 3, 1, b"slow")
     claim = await queue.claim("c1", 60)
