@@ -1,8 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { cleanup, fireEvent, render, screen, waitFor } from "@testing-library/react";
-import { Client, Provider, makeResult, type Exchange, type Operation } from "urql";
-import { filter, map, pipe } from "wonka";
-import { getOperationAST } from "graphql";
+import { Provider } from "urql";
+import { scriptedClient } from "../test/scripted";
 import { RolloutPanel, type Rollout } from "./RolloutPanel";
 
 const share = (revHash: string, updates: number, errors: number, deadLettered = 0) => ({
@@ -37,24 +36,9 @@ const LIVE: Rollout = {
   candidate: share("c".repeat(64), 100, 20),
 };
 
-/** A client answering operations by name; records the mutations sent (the start form also asks for missing secrets). */
-function clientWith(answers: Record<string, unknown>) {
-  const sent: { name: string; variables: unknown }[] = [];
-  const exchange: Exchange = () => (ops$) =>
-    pipe(
-      ops$,
-      filter((op: Operation) => op.kind !== "teardown"),
-      map((op: Operation) => {
-        const name = getOperationAST(op.query)?.name?.value ?? "";
-        if (op.kind === "mutation") sent.push({ name, variables: op.variables });
-        return makeResult(op, { data: answers[name] ?? null });
-      }),
-    );
-  return { client: new Client({ url: "http://test/graphql", exchanges: [exchange] }), sent };
-}
-
 function renderPanel(props: Partial<Parameters<typeof RolloutPanel>[0]>, answers: Record<string, unknown> = {}) {
-  const { client, sent } = clientWith(answers);
+  // records the mutations only (the start form also asks for missing secrets)
+  const { client, sent } = scriptedClient(answers, { record: "mutations" });
   render(
     <Provider value={client}>
       <RolloutPanel
@@ -117,7 +101,7 @@ describe("RolloutPanel", () => {
     fireEvent.change(screen.getByLabelText("Advance to a share (%)"), { target: { value: "50" } });
     fireEvent.click(screen.getByRole("button", { name: "Advance" }));
     await waitFor(() => expect(changed).toBe(1));
-    expect(sent).toEqual([{ name: "AdvanceRollout", variables: { botId: "b", percent: 50, why: "" } }]);
+    expect(sent).toEqual([{ name: "AdvanceRollout", kind: "mutation", variables: { botId: "b", percent: 50, why: "" } }]);
   });
 
   it("abort asks for a reason and a confirmation first", async () => {
@@ -128,7 +112,7 @@ describe("RolloutPanel", () => {
     fireEvent.change(screen.getByLabelText("Reason for aborting"), { target: { value: "too many errors" } });
     fireEvent.click(yes);
     await waitFor(() => expect(sent).toHaveLength(1));
-    expect(sent[0]).toEqual({ name: "AbortRollout", variables: { botId: "b", why: "too many errors" } });
+    expect(sent[0]).toEqual({ name: "AbortRollout", kind: "mutation", variables: { botId: "b", why: "too many errors" } });
   });
 
   it("the start form shows each problem at its input, the server's InvalidInput too", async () => {
@@ -143,6 +127,6 @@ describe("RolloutPanel", () => {
     fireEvent.click(screen.getByRole("button", { name: "Start rollout" }));
     await waitFor(() => expect(screen.getByText("1 to 1000000")).toBeTruthy());
     expect(screen.getByLabelText(/^Minimum updates/).getAttribute("aria-invalid")).toBe("true");
-    expect(sent[0]).toMatchObject({ name: "StartRollout", variables: { revHash: "c".repeat(64), percent: 0, steps: [10, 50], errorMargin: 0.05 } });
+    expect(sent[0]).toMatchObject({ name: "StartRollout", kind: "mutation", variables: { revHash: "c".repeat(64), percent: 0, steps: [10, 50], errorMargin: 0.05 } });
   });
 });

@@ -1,10 +1,9 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { cleanup, fireEvent, render, screen, waitFor } from "@testing-library/react";
 import { MemoryRouter } from "react-router";
-import { Client, Provider, makeResult, type Exchange, type Operation } from "urql";
-import { filter, map, pipe } from "wonka";
-import { getOperationAST } from "graphql";
+import { Provider } from "urql";
 import type { Role } from "../lib/roles";
+import { scriptedClient, type Answer } from "../test/scripted";
 import { MissingSecretsWarning, SecretsPanel } from "./SecretsPanel";
 
 const SECRETS = [
@@ -13,28 +12,8 @@ const SECRETS = [
 ];
 const botSecrets = (secrets: unknown[] = SECRETS, missingSecrets: string[] = []) => ({ bot: { __typename: "Bot", id: "b", secrets, missingSecrets } });
 
-type Answer = unknown | ((variables: Record<string, unknown>) => unknown);
-
-/** A client answering each operation by name (a value, or a function of the variables); records what was sent. */
-function clientWith(answers: Record<string, Answer>) {
-  const sent: { name: string; kind: string; variables: Record<string, unknown> }[] = [];
-  const exchange: Exchange = () => (ops$) =>
-    pipe(
-      ops$,
-      filter((op: Operation) => op.kind !== "teardown"),
-      map((op: Operation) => {
-        const name = getOperationAST(op.query)?.name?.value ?? "";
-        const variables = op.variables as Record<string, unknown>;
-        sent.push({ name, kind: op.kind, variables });
-        const answer = answers[name];
-        return makeResult(op, { data: (typeof answer === "function" ? answer(variables) : answer) ?? null });
-      }),
-    );
-  return { client: new Client({ url: "http://test/graphql", exchanges: [exchange] }), sent };
-}
-
 function renderPanel(role: Role | null, answers: Record<string, Answer> = { BotSecrets: botSecrets() }, initialName?: string) {
-  const { client, sent } = clientWith(answers);
+  const { client, sent } = scriptedClient(answers);
   render(
     <Provider value={client}>
       <MemoryRouter>
@@ -218,7 +197,7 @@ describe("SecretsPanel", () => {
 
 describe("MissingSecretsWarning", () => {
   function renderWarning(role: Role | null, missing: string[] | null, revHash: string | null = "c".repeat(64)) {
-    const { client, sent } = clientWith({ MissingSecrets: { bot: { __typename: "Bot", id: "b", missingSecrets: missing } } });
+    const { client, sent } = scriptedClient({ MissingSecrets: { bot: { __typename: "Bot", id: "b", missingSecrets: missing } } });
     render(
       <Provider value={client}>
         <MemoryRouter>

@@ -1,12 +1,9 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { cleanup, fireEvent, render, screen, waitFor, within } from "@testing-library/react";
 import { MemoryRouter, Outlet, Route, Routes } from "react-router";
-import { Client, makeResult, type Exchange, type Operation } from "urql";
-import { filter, map, pipe } from "wonka";
-import { getOperationAST } from "graphql";
 import { AuthProvider } from "../lib/auth";
-import type { Clients } from "../lib/client";
 import type { Role } from "../lib/roles";
+import { botFixture, scriptedClient } from "../test/scripted";
 import type { BotContext } from "./BotLayout";
 import { DeployPage } from "./DeployPage";
 
@@ -41,44 +38,21 @@ const ANSWERS: Record<string, (v: Record<string, unknown>) => unknown> = {
   MissingSecrets: (v) => ({ bot: { __typename: "Bot", id: "b", missingSecrets: v.revHash === NEEDS_SECRET ? ["CRM_TOKEN"] : [] } }),
 };
 
-/** Clients answering each query by name (subscriptions stay silent); records the operation names asked. */
-function clients(asked: string[]): () => Clients {
-  const exchange: Exchange = () => (ops$) =>
-    pipe(
-      ops$,
-      filter((op: Operation) => op.kind === "query" || op.kind === "mutation"),
-      map((op: Operation) => {
-        const name = getOperationAST(op.query)?.name?.value ?? "";
-        asked.push(name);
-        return makeResult(op, { data: ANSWERS[name]?.(op.variables as Record<string, unknown>) ?? null });
-      }),
-    );
-  const urql = new Client({ url: "http://test/graphql", exchanges: [exchange] });
-  const ws = { dispose: () => undefined, on: () => () => undefined } as unknown as Clients["ws"];
-  return () => ({ urql, ws });
-}
-
+/** The deploy page as `role` sees it; returns the names of the operations asked (subscriptions stay silent). */
 function renderAs(role: Role) {
-  const asked: string[] = [];
+  const { clients, sent } = scriptedClient(ANSWERS);
   const context: BotContext = {
-    bot: {
-      __typename: "Bot",
-      id: "b",
-      projectId: "p",
-      name: "Shop",
-      telegramBotId: "1",
-      telegramUsername: null,
+    bot: botFixture({
       activeRevHash: ACTIVE,
       activeSince: "2026-01-01T00:00:00Z",
-      createdAt: "2026-01-01T00:00:00Z",
       latestSpecVersion: 3,
       activeRevision: { __typename: "Revision", revHash: ACTIVE, specVersion: 1, specHash: "h", createdAt: "2026-01-01T00:00:00Z", build: {} },
-    } as BotContext["bot"],
+    }),
     role,
     refetchBot: () => undefined,
   };
   render(
-    <AuthProvider clients={clients(asked)}>
+    <AuthProvider clients={() => clients}>
       <MemoryRouter initialEntries={["/bots/b/deploy"]}>
         <Routes>
           <Route path="/bots/:botId" element={<Outlet context={context} />}>
@@ -88,7 +62,7 @@ function renderAs(role: Role) {
       </MemoryRouter>
     </AuthProvider>,
   );
-  return asked;
+  return { asked: () => sent.map((s) => s.name) };
 }
 
 afterEach(cleanup);
@@ -112,10 +86,10 @@ describe("deploy page: missing secrets", () => {
 
   it("asks nothing about secrets for an editor or a viewer (no deploy for them)", async () => {
     for (const role of ["EDITOR", "VIEWER"] as const) {
-      const asked = renderAs(role);
-      await waitFor(() => expect(asked).toContain("Revisions"));
+      const { asked } = renderAs(role);
+      await waitFor(() => expect(asked()).toContain("Revisions"));
       expect(screen.queryByRole("heading", { name: "Deploy a revision" })).toBeNull();
-      expect(asked).not.toContain("MissingSecrets");
+      expect(asked()).not.toContain("MissingSecrets");
       expect(screen.queryByText(/Missing secret/)).toBeNull();
       cleanup();
     }

@@ -1,11 +1,9 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { cleanup, render, screen, waitFor } from "@testing-library/react";
 import { MemoryRouter, Route, Routes } from "react-router";
-import type { Client, GraphQLRequest } from "urql";
-import { fromValue } from "wonka";
-import { getOperationAST } from "graphql";
 import { AuthProvider } from "../lib/auth";
 import type { Clients } from "../lib/client";
+import { scriptedClient } from "../test/scripted";
 import { ProjectPage } from "./ProjectPage";
 
 /** A client that answers each operation by name, as the API would for a user with `role`. */
@@ -27,13 +25,8 @@ function clientsFor(role: "VIEWER" | "EDITOR" | "OWNER"): () => Clients {
     },
     Bots: { bots: { __typename: "BotConnection", edges: [], pageInfo: { __typename: "PageInfo", hasNextPage: false, endCursor: null } } },
   };
-  const execute = (request: GraphQLRequest) => {
-    const name = getOperationAST(request.query)?.name?.value ?? "";
-    return fromValue({ operation: request, data: answers[name], stale: false, hasNext: false });
-  };
-  const urql = { executeQuery: execute, executeMutation: execute, executeSubscription: execute, query: () => ({ toPromise: () => Promise.resolve({ data: answers.Viewer }) }) } as unknown as Client;
-  const ws = { dispose: () => undefined, on: () => () => undefined } as unknown as Clients["ws"];
-  return () => ({ urql, ws });
+  const { clients } = scriptedClient(answers);
+  return () => clients;
 }
 
 afterEach(cleanup);

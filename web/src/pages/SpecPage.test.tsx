@@ -1,11 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { act, cleanup, fireEvent, render, screen, waitFor } from "@testing-library/react";
 import { createMemoryRouter, RouterProvider } from "react-router";
-import { Client, Provider, makeResult, type Exchange, type Operation } from "urql";
-import { filter, map, pipe } from "wonka";
-import { getOperationAST } from "graphql";
+import { Provider } from "urql";
 import type { SpecEditorHandle } from "../components/SpecEditor";
 import { formatSpec, starterSpec } from "../lib/specFormat";
+import { botFixture, scriptedClient } from "../test/scripted";
 import { BotLayout } from "./BotLayout";
 import { SpecPage } from "./SpecPage";
 
@@ -37,21 +36,7 @@ const specVersion = (version: number, spec: unknown) => ({
   specVersion: { __typename: "SpecVersion", botId: "b", version, specHash: `h${version}`, message: "", authorId: "u1", createdAt: "2026-01-01T00:00:00Z", spec },
 });
 const BASE_ANSWERS: Record<string, Answer> = {
-  Bot: () => ({
-    bot: {
-      __typename: "Bot",
-      id: "b",
-      projectId: "p",
-      name: "Shop",
-      telegramBotId: "1",
-      telegramUsername: null,
-      activeRevHash: null,
-      activeSince: null,
-      createdAt: "2026-01-01T00:00:00Z",
-      latestSpecVersion: 2,
-      activeRevision: null,
-    },
-  }),
+  Bot: () => ({ bot: botFixture({ latestSpecVersion: 2 }) }),
   BotProject: () => ({ project: { __typename: "Project", id: "p", name: "Shop project", viewerRole: "OWNER" } }),
   SpecVersion: (v) => (v.version === 1 ? specVersion(1, V1) : specVersion(2, V2)),
   ValidateSpec: () => ({ validateSpec: [] }),
@@ -66,17 +51,7 @@ const BASE_ANSWERS: Record<string, Answer> = {
 
 /** The bot layout (its tabs are real links) with the spec page and stand-ins for two other tabs. */
 function renderAt(entries: string[], answers: Record<string, Answer> = {}) {
-  const all = { ...BASE_ANSWERS, ...answers };
-  const exchange: Exchange = () => (ops$) =>
-    pipe(
-      ops$,
-      filter((op: Operation) => op.kind === "query" || op.kind === "mutation"),
-      map((op: Operation) => {
-        const name = getOperationAST(op.query)?.name?.value ?? "";
-        return makeResult(op, { data: all[name]?.(op.variables as Record<string, unknown>) ?? null });
-      }),
-    );
-  const client = new Client({ url: "http://test/graphql", exchanges: [exchange] });
+  const { client } = scriptedClient({ ...BASE_ANSWERS, ...answers });
   const router = createMemoryRouter(
     [
       {
