@@ -147,6 +147,15 @@ def register_actors(broker: dramatiq.Broker, resources: WorkerResources) -> Cont
     )
 
 
+class ClosingRedisBroker(RedisBroker):
+    """Dramatiq's ``RedisBroker`` whose ``close`` also closes its Redis connections (Dramatiq's leaves them open)."""
+
+    def close(self) -> None:
+        """Close the broker, then disconnect its connection pool (a closed broker sends nothing more)."""
+        super().close()
+        self.client.close()
+
+
 def build_broker(
     settings: Settings, *, options: WorkerOptions | None = None, namespace: str = DRAMATIQ_NAMESPACE
 ) -> RedisBroker:
@@ -166,7 +175,7 @@ def build_broker(
         AsyncIO(),
         resources,
     ]
-    broker = RedisBroker(url=settings.redis_url, namespace=namespace, middleware=middleware)  # type: ignore[no-untyped-call]
+    broker = ClosingRedisBroker(url=settings.redis_url, namespace=namespace, middleware=middleware)  # type: ignore[no-untyped-call]
     register_actors(broker, resources)
     return broker
 
