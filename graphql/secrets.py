@@ -60,8 +60,6 @@ SetBotSecretResult = Annotated[
 ]
 DeleteBotSecretResult = Annotated[BotSecretDeleted | NotFound, strawberry.union("DeleteBotSecretResult")]
 
-_NAME_RULE = "A-Z, then A-Z, 0-9 or _, at most 64 characters (as in {{secret.NAME}})"
-
 
 async def bot_secret_list(info: Info[Context, None], bot_id: str) -> list[BotSecret]:
     """``Bot.secrets``: the bot's secrets by name."""
@@ -77,9 +75,9 @@ async def missing_secret_names(info: Info[Context, None], bot_id: str, rev_hash:
     record = None if rev_hash is None else await revisions.get_revision(services.db, bot_id, rev_hash)
     if record is None:
         return []
-    wanted = record.rev.get("security", {}).get("secretsReferenced", [])
-    have = {s.name for s in await bot_secrets.list_secrets(services.db, bot_id)}
-    return [name for name in wanted if name not in have]
+    return await bot_secrets.missing_secrets(
+        services.db, bot_id, record.rev.get("security", {}).get("secretsReferenced", [])
+    )
 
 
 async def _announce(info: Info[Context, None], bot_id: str, active_rev: str | None) -> None:
@@ -99,7 +97,7 @@ class SecretMutation:
         self, info: Info[Context, None], bot_id: strawberry.ID, name: str, value: str
     ) -> SetBotSecretResult:
         if not bot_secrets.NAME.match(name):
-            return invalid("name", f"a secret name is {_NAME_RULE}")
+            return invalid("name", bot_secrets.NAME_RULE)
         problem = bot_secrets.check_value(value)
         if problem is not None:
             return invalid("value", problem)

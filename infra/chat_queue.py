@@ -26,12 +26,11 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib.resources import files
 from typing import Literal
 
 from redis.asyncio import Redis
-from redis.commands.core import AsyncScript
 
+from botkiln.infra.lua_scripts import lua_script
 from botkiln.infra.ports import BOT_ID, Claim, Duplicate, Enqueued
 from botkiln.infra.redis_keys import PREFIX, ChatQueueKeys
 
@@ -53,11 +52,6 @@ class DeadLetter:
     reason: str
     deliveries: int
     at_ms: int
-
-
-def _script(redis: Redis, name: str) -> AsyncScript:
-    source = files("botkiln.infra").joinpath("lua", f"{name}.lua").read_text(encoding="utf-8")
-    return redis.register_script(source)
 
 
 def _member(bot_id: str, chat_id: int) -> str:
@@ -87,11 +81,11 @@ class RedisChatQueue:
         self._keys = ChatQueueKeys(prefix)
         self._dedup_ttl_s = dedup_ttl_s
         self._max_deliveries = max_deliveries
-        self._enqueue = _script(redis, "enqueue")
-        self._claim = _script(redis, "claim")
-        self._settle = _script(redis, "settle")
-        self._lease = _script(redis, "lease")
-        self._replay_in = _script(redis, "replay_in")
+        self._enqueue = lua_script(redis, "enqueue")
+        self._claim = lua_script(redis, "claim")
+        self._settle = lua_script(redis, "settle")
+        self._lease = lua_script(redis, "lease")
+        self._replay_in = lua_script(redis, "replay_in")
 
     async def enqueue(
         self, bot_id: str, chat_id: int, update_id: int, payload: bytes, *, traceparent: str | None = None

@@ -20,11 +20,11 @@ Invariants (docs/runtime.md has the reasoning):
 from __future__ import annotations
 
 import json
-from importlib.resources import files
 from typing import Any, cast
 
 from redis.asyncio import Redis
 
+from botkiln.infra.lua_scripts import lua_script
 from botkiln.infra.ports import Begun, Claim, Effects
 from botkiln.infra.redis_keys import PREFIX, ChatQueueKeys, RuntimeKeys
 from botkiln.infra.routing import Affinity, Route
@@ -55,8 +55,7 @@ class RedisChatState:
         self._redis = redis
         self._keys = RuntimeKeys(prefix)
         self._queue_keys = ChatQueueKeys(prefix)
-        source = files("botkiln.infra").joinpath("lua", "commit.lua").read_text(encoding="utf-8")
-        self._commit = redis.register_script(source)
+        self._commit = lua_script(redis, "commit")
 
     async def load(self, bot_id: str, chat_id: int) -> State | None:
         """The chat's state, or None for a new (or expired) chat."""

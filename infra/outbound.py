@@ -27,12 +27,12 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from importlib.resources import files
 from typing import Any, Literal
 
 from opentelemetry.trace import SpanKind
 from redis.asyncio import Redis
 
+from botkiln.infra.lua_scripts import lua_script
 from botkiln.infra.metrics import OUTBOUND_RETRY_AFTER_SECONDS, OUTBOUND_SENDS
 from botkiln.infra.ports import BotApi
 from botkiln.infra.redis_keys import PREFIX, OutboundKeys
@@ -148,10 +148,6 @@ class DeadAction:
     raw: str = field(repr=False)
 
 
-def _script_source() -> str:
-    return files("botkiln.infra").joinpath("lua", "outbound_admit.lua").read_text(encoding="utf-8")
-
-
 class OutboundLimiter:
     """Telegram's flood limits as token buckets in Redis, shared by every process sending for a bot."""
 
@@ -159,7 +155,7 @@ class OutboundLimiter:
         self.rates = rates or OutboundRates()
         self._keys = OutboundKeys(prefix)
         self._redis = redis
-        self._script = redis.register_script(_script_source())
+        self._script = lua_script(redis, "outbound_admit")
 
     def _key_list(self, bot_id: str, chat_id: int) -> list[str]:
         k = self._keys

@@ -362,12 +362,10 @@ class EmbeddedPlatform:
 
     async def _demo_secrets(self, pool: Pool, box: SecretBox, user_id: UUID) -> None:
         """A made-up value for each secret the example's headers name and the bot lacks (its apiCalls are fixtures)."""
-        have = {s.name for s in await bot_secrets.list_secrets(pool, self.bot_id)}
-        for name in secret_names(self.spec):
-            if name not in have:
-                await bot_secrets.set_secret(
-                    pool, box, self.bot_id, name, f"demo-{secrets.token_hex(8)}", updated_by=user_id
-                )
+        for name in await bot_secrets.missing_secrets(pool, self.bot_id, secret_names(self.spec)):
+            await bot_secrets.set_secret(
+                pool, box, self.bot_id, name, f"demo-{secrets.token_hex(8)}", updated_by=user_id
+            )
 
     async def _admin(self, pool: Pool) -> UUID:
         """The admin's id; a new password (written to admin.txt and kept in ``admin_password``) if none is known."""

@@ -23,11 +23,11 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from importlib.resources import files
 from typing import Any, Literal
 
 from redis.asyncio import Redis
 
+from botkiln.infra.lua_scripts import lua_script
 from botkiln.infra.redis_keys import PREFIX
 from botkiln.interpreter.types import State
 
@@ -176,8 +176,7 @@ class RouteStore:
     def __init__(self, redis: Redis, *, prefix: str = PREFIX) -> None:
         self._redis = redis
         self.prefix = prefix
-        source = files("botkiln.infra").joinpath("lua", "route_set.lua").read_text(encoding="utf-8")
-        self._set = redis.register_script(source)
+        self._set = lua_script(redis, "route_set")
 
     def key(self, bot_id: str) -> str:
         """String, no TTL: the bot's route JSON."""

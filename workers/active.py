@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -63,9 +64,9 @@ class ActiveBot:
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
     """The bot's secrets by name, in clear (for the apiCall performer only)."""
 
-    @property
+    @functools.cached_property
     def secrets_version(self) -> str:
-        """A digest of the secrets (names and values): which apiCall performer fits this entry."""
+        """A digest of the secrets (names and values): which apiCall performer fits this entry (computed once)."""
         digest = hashlib.sha256()
         for name in sorted(self.secrets):
             digest.update(f"{len(name)}:{name}{len(self.secrets[name])}:{self.secrets[name]}".encode())

@@ -20,11 +20,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from importlib.resources import files
 
 import dramatiq
 from redis.asyncio import Redis
 
+from botkiln.infra.lua_scripts import lua_script
 from botkiln.infra.redis_keys import PREFIX, ChatQueueKeys, RuntimeKeys
 from botkiln.workers.executor import Executor
 
@@ -75,7 +75,7 @@ class ChatReady:
         self._redis = redis
         self._broker = broker
         self._keys = RuntimeKeys(prefix)
-        self._wake = redis.register_script(files("botkiln.infra").joinpath("lua", "wake.lua").read_text("utf-8"))
+        self._wake = lua_script(redis, "wake")
 
     async def notify(self) -> bool:
         """Wake an idle executor, and send a message unless a lingering one takes the token.

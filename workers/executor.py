@@ -36,7 +36,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib.resources import files
 from typing import Any, Literal, Protocol
 
 from opentelemetry.trace import SpanKind
@@ -47,6 +46,7 @@ from botkiln.infra.chat_queue import RedisChatQueue
 from botkiln.infra.chat_state import RedisChatState
 from botkiln.infra.http_api import HttpApi
 from botkiln.infra.logs import log_context, set_log_context
+from botkiln.infra.lua_scripts import lua_script
 from botkiln.infra.metrics import EXECUTOR_SECONDS, UPDATES, TimedApi, timed_engine
 from botkiln.infra.outbound import OutboundSender, SendReport
 from botkiln.infra.ports import Claim, Effects
@@ -145,9 +145,7 @@ class Executor:
         self._http_apis: dict[str, HttpApi] = {}
         self._clock = clock
         self._lingers = 0
-        self._register_linger = redis.register_script(
-            files("botkiln.infra").joinpath("lua", "linger.lua").read_text(encoding="utf-8")
-        )
+        self._register_linger = lua_script(redis, "linger")
 
     async def drain(self) -> Drained:
         """Handle updates until no chat is ready for ``linger_s`` or the budget is spent."""

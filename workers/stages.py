@@ -33,7 +33,6 @@ from botkiln.generator.ast_policy import check_source
 from botkiln.generator.revision import MAX_BOT_JS_BYTES, allowed_domains
 from botkiln.infra.db import bot_secrets, revisions
 from botkiln.infra.db.deployments import Kind
-from botkiln.infra.db.pool import Db
 from botkiln.infra.ports import ArtifactCorrupt, ArtifactMissing, StoredRevision
 from botkiln.infra.redis_keys import STAGED_TTL_S, staged_revision
 from botkiln.interpreter.canonical import spec_hash
@@ -90,7 +89,7 @@ async def preflight(rt: Runtime, ctx: DeployContext) -> str:
         raise StageFailed(f"artifacts: the stored rev.json of {ctx.rev_hash} differs from the recorded one")
     spec, source, detail = await asyncio.to_thread(_verify, stored, ctx.kind)
     ctx.revision, ctx.spec, ctx.source = stored, spec, source
-    missing = await missing_secrets(rt.db, ctx.bot_id, spec)
+    missing = await bot_secrets.missing_secrets(rt.db, ctx.bot_id, secret_names(spec))
     if missing and ctx.kind != "rollback":
         raise StageFailed(
             f"the apiCall headers need secrets the bot does not have: {', '.join(missing)}; "
@@ -99,15 +98,6 @@ async def preflight(rt: Runtime, ctx: DeployContext) -> str:
     if missing:  # a rollback is never held back: its apiCalls send those headers empty
         detail += f"; warning: secrets not set: {', '.join(missing)}"
     return detail
-
-
-async def missing_secrets(db: Db, bot_id: str, spec: dict[str, Any]) -> list[str]:
-    """The ``{{secret.NAME}}`` names ``spec``'s apiCall headers use that the bot has no value for."""
-    wanted = secret_names(spec)
-    if not wanted:
-        return []
-    have = {s.name for s in await bot_secrets.list_secrets(db, bot_id)}
-    return [name for name in wanted if name not in have]
 
 
 def _verify(stored: StoredRevision, kind: Kind) -> tuple[dict[str, Any], str, str]:

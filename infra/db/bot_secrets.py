@@ -15,6 +15,7 @@ Invariants:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -32,12 +33,14 @@ __all__ = [
     "decrypt_secrets",
     "delete_secret",
     "list_secrets",
+    "missing_secrets",
     "set_secret",
 ]
 
 MAX_SECRETS = 50
 MAX_VALUE_BYTES = 4096
 NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
+NAME_RULE = "a secret name is A-Z, then A-Z, 0-9 or _, at most 64 characters (as in {{secret.NAME}})"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -82,7 +85,7 @@ async def set_secret(
         ValueError: ``name`` or ``value`` breaks the rules above (callers check first), or no live bot ``bot_id``.
     """
     if not NAME.match(name):
-        raise ValueError("a secret name is A-Z, then A-Z, 0-9 or _, at most 64 characters")
+        raise ValueError(NAME_RULE)
     problem = check_value(value)
     if problem is not None:
         raise ValueError(problem)
@@ -118,6 +121,15 @@ async def list_secrets(db: Db, bot_id: str) -> list[SecretInfo]:
         "SELECT name, updated_at, updated_by FROM bot_secrets WHERE bot_id = $1 ORDER BY name", bot_id
     )
     return [from_row(SecretInfo, r) for r in rows]
+
+
+async def missing_secrets(db: Db, bot_id: str, wanted: Iterable[str]) -> list[str]:
+    """The names in ``wanted`` (e.g. ``interpreter.templates.secret_names(spec)``) the bot has no value for."""
+    wanted = list(wanted)
+    if not wanted:
+        return []
+    have = {s.name for s in await list_secrets(db, bot_id)}
+    return [name for name in wanted if name not in have]
 
 
 async def decrypt_secrets(db: Db, box: SecretBox, bot_id: str) -> dict[str, str]:
